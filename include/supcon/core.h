@@ -1,0 +1,130 @@
+/* libsupcon core: version, status codes, the context that owns a backend.
+ * This header is part of the stable public API; it is identical in every build (CPU-only
+ * or with CUDA). Every type here is opaque or a plain config struct that only grows. */
+#ifndef SUPCON_CORE_H
+#define SUPCON_CORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- Symbol export ------------------------------------------------------------------ */
+#if defined(__GNUC__)
+#  define SUPCON_API __attribute__((visibility("default")))
+#else
+#  define SUPCON_API
+#endif
+
+/* ---- Version ------------------------------------------------------------------------ */
+#define SUPCON_VERSION_MAJOR 0
+#define SUPCON_VERSION_MINOR 1
+#define SUPCON_VERSION_PATCH 0
+#define SUPCON_VERSION_NUMBER \
+    (SUPCON_VERSION_MAJOR * 10000 + SUPCON_VERSION_MINOR * 100 + SUPCON_VERSION_PATCH)
+
+/** Version of the library actually loaded (compare with SUPCON_VERSION_NUMBER). */
+SUPCON_API unsigned    supcon_version_number(void);
+/** "MAJOR.MINOR.PATCH" of the library actually loaded. Static storage, never NULL. */
+SUPCON_API const char *supcon_version_string(void);
+
+/* ---- Status codes ------------------------------------------------------------------- */
+/* One list makes the enum, the names and the messages, so they cannot drift apart.
+ * Values are stable: new codes are only appended. */
+#define SUPCON_STATUS_MAP(X)                                                              \
+    X(OK, 0, "success")                                                                   \
+    X(ERR_INVALID_ARGUMENT, 1, "invalid argument")                                        \
+    X(ERR_SHAPE, 2, "tensor shape does not fit")                                          \
+    X(ERR_DTYPE, 3, "tensor data type does not fit")                                      \
+    X(ERR_OUT_OF_MEMORY, 4, "out of memory")                                              \
+    X(ERR_UNSUPPORTED, 5, "operation not supported by this backend")                      \
+    X(ERR_BACKEND_UNAVAILABLE, 6, "requested backend is not available on this machine")   \
+    X(ERR_NON_FINITE, 7, "input holds NaN or infinity")                                   \
+    X(ERR_STATE, 8, "call made in the wrong state")                                       \
+    X(ERR_DEVICE, 9, "device (GPU) runtime reported an error")                            \
+    X(ERR_IO, 10, "file could not be read or written")                                    \
+    X(ERR_FORMAT, 11, "data is corrupt or not in the expected format")                    \
+    X(ERR_INTERNAL, 12, "internal error in libsupcon")
+
+typedef enum supcon_status {
+#define SUPCON_STATUS_ENUM_(name, value, msg) SUPCON_##name = value,
+    SUPCON_STATUS_MAP(SUPCON_STATUS_ENUM_)
+#undef SUPCON_STATUS_ENUM_
+} supcon_status;
+
+/** Short English description of a status ("invalid argument"). Unknown codes give
+ *  "unknown status". Static storage, never NULL, thread-safe. */
+SUPCON_API const char *supcon_status_string(supcon_status s);
+/** The status's identifier without prefix ("ERR_SHAPE"). Static storage, never NULL. */
+SUPCON_API const char *supcon_status_name(supcon_status s);
+
+/* ---- Context ------------------------------------------------------------------------ */
+/** A context owns one backend (CPU or one CUDA device), its worker threads, its random
+ *  number generator, its workspaces and its last-error message. Objects created from a
+ *  context belong to it and must be freed before it. Two contexts never share mutable
+ *  state, so different threads may each use their own context freely. One context must
+ *  not be used from two threads at the same time. */
+typedef struct supcon_context supcon_context;
+
+typedef enum supcon_backend_kind {
+    SUPCON_BACKEND_AUTO = 0, /* $SUPCON_BACKEND if set ("cpu"/"cuda"), else CUDA when a
+                                device is usable, else CPU */
+    SUPCON_BACKEND_CPU = 1,
+    SUPCON_BACKEND_CUDA = 2
+} supcon_backend_kind;
+
+typedef enum supcon_log_level {
+    SUPCON_LOG_ERROR = 0,
+    SUPCON_LOG_WARNING = 1,
+    SUPCON_LOG_INFO = 2,
+    SUPCON_LOG_DEBUG = 3
+} supcon_log_level;
+
+/** Receives the library's log lines. The library never prints by itself: without a
+ *  callback nothing is written anywhere. Called on the thread that made the call. */
+typedef void (*supcon_log_fn)(void *user, supcon_log_level level, const char *message);
+
+typedef struct supcon_context_config {
+    size_t struct_size;          /* sizeof(supcon_context_config): set by _default() */
+    supcon_backend_kind backend; /* default SUPCON_BACKEND_AUTO */
+    int device;                  /* CUDA device ordinal, default 0 */
+    int num_threads;             /* CPU worker threads; 0 = one per online core */
+    uint64_t seed;               /* seed of the context's RNG, default 0 */
+    supcon_log_fn log_fn;        /* default NULL: silent */
+    void *log_user;              /* passed back to log_fn */
+    supcon_log_level log_level;  /* most verbose level delivered, default WARNING */
+} supcon_context_config;
+
+/** Defaults as documented per field, with struct_size filled in. */
+SUPCON_API supcon_context_config supcon_context_config_default(void);
+
+/** Create a context. cfg NULL means defaults (backend auto).
+ *  Errors: ERR_INVALID_ARGUMENT (out NULL, bad struct_size or field),
+ *  ERR_BACKEND_UNAVAILABLE (CUDA asked for but the module, the CUDA libraries or a device
+ *  is missing; the message says which), ERR_OUT_OF_MEMORY. On error *out is NULL and the
+ *  reason is available from supcon_context_last_error(NULL) on this thread. */
+SUPCON_API supcon_status supcon_context_create(const supcon_context_config *cfg,
+                                               supcon_context **out);
+/** Free a context. NULL is a no-op. All objects made from it must be freed first. */
+SUPCON_API void supcon_context_free(supcon_context *ctx);
+
+/** Message describing the last failed call on ctx, or "" if none failed yet. With ctx NULL:
+ *  the last failure of any call on the calling thread (for errors before a context exists).
+ *  The string stays valid until the next failing call on the same context / thread. */
+SUPCON_API const char *supcon_context_last_error(const supcon_context *ctx);
+
+/** Which backend the context runs on (never AUTO), and its name ("cpu", "cuda"). */
+SUPCON_API supcon_backend_kind supcon_context_backend(const supcon_context *ctx);
+SUPCON_API const char *supcon_context_backend_name(const supcon_context *ctx);
+
+/** Bytes currently allocated by the context's backend for tensors and workspaces. */
+SUPCON_API size_t supcon_context_bytes_in_use(const supcon_context *ctx);
+/** Largest value of supcon_context_bytes_in_use seen since creation. */
+SUPCON_API size_t supcon_context_peak_bytes(const supcon_context *ctx);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* SUPCON_CORE_H */

@@ -1,0 +1,99 @@
+/* The internal backend table: what a backend (src/cpu, src/cuda) must provide to the core.
+ * Not public. The CUDA backend lives in a separately loaded module, so this table is an
+ * ABI between libsupcon.so and libsupcon_cuda.so: bump SUPCON_BACKEND_ABI on any change.
+ * A NULL slot means "not supported by this backend"; the core turns it into ERR_UNSUPPORTED. */
+#ifndef SUPCON_LIB_BACKEND_H
+#define SUPCON_LIB_BACKEND_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "supcon/core.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define SUPCON_BACKEND_ABI 1u
+
+/* How a backend's state reports why a call failed: the backend writes a message here and
+ * returns a status; the core copies the message into the context's last error. */
+#define SUPCON_BACKEND_MSG_LEN 512
+
+typedef struct supcon_backend_init {
+    int device;      /* CUDA ordinal; ignored by the CPU backend */
+    int num_threads; /* CPU worker threads, 0 = one per core */
+} supcon_backend_init;
+
+/* Positives of the loss problem: equal labels, or a sample-level weight matrix. */
+typedef enum supcon_positive_kind {
+    SUPCON_POSITIVE_LABELS = 0, /* P[a][c] = anchor_labels[a] == contrast_labels[c] */
+    SUPCON_POSITIVE_MASK = 1    /* P[a][c] = mask[(a % mask_n) * mask_n + (c % mask_n)] */
+} supcon_positive_kind;
+
+/* One loss evaluation, fully resolved by the core (lib/loss.c). All pointers are backend
+ * memory, rows are contiguous with stride dim. */
+typedef struct supcon_loss_problem {
+    const float *anchors;  /* (n_anchors, dim) */
+    const float *contrast; /* (n_contrast, dim) */
+    int64_t n_anchors;
+    int64_t n_contrast;
+    int64_t dim;
+    int exclude_self; /* 1: anchor a is not contrasted with contrast row a (a < n_anchors) */
+
+    supcon_positive_kind positive_kind;
+    const int64_t *anchor_labels;   /* (n_anchors), LABELS only */
+    const int64_t *contrast_labels; /* (n_contrast), LABELS only */
+    const float *mask;              /* (mask_n, mask_n), MASK only */
+    int64_t mask_n;
+
+    float temperature;
+    float base_temperature;
+    int denominator; /* supcon_loss_denominator */
+    int aggregation; /* supcon_loss_aggregation */
+
+    /* Gradient outputs, either may be NULL (not wanted). grad_contrast (n_contrast, dim) is
+     * overwritten with dL/dcontrast. grad_anchors (n_anchors, dim) is overwritten with
+     * dL/danchors, except when grad_anchors == grad_contrast: then dL/danchors is added into
+     * the first n_anchors rows (anchors are those rows, as in the batch form). */
+    float *grad_anchors;
+    float *grad_contrast;
+} supcon_loss_problem;
+
+typedef struct supcon_backend_ops {
+    uint32_t abi; /* SUPCON_BACKEND_ABI the backend was built against */
+    const char *name;
+
+    /* Lifetime. init fills *state; on failure writes msg and returns a status. */
+    supcon_status (*init)(const supcon_backend_init *cfg, void **state, char *msg, size_t len);
+    void (*shutdown)(void *state);
+    /* Message of the last failed call on this state ("" if none). */
+    const char *(*last_message)(void *state);
+
+    /* Memory. alloc of 0 bytes returns a unique non-NULL pointer or NULL with OK. */
+    supcon_status (*alloc)(void *state, size_t bytes, void **out);
+    void (*release)(void *state, void *ptr);
+    supcon_status (*upload)(void *state, void *dst, const void *host_src, size_t bytes);
+    supcon_status (*download)(void *state, void *host_dst, const void *src, size_t bytes);
+    supcon_status (*copy)(void *state, void *dst, const void *src, size_t bytes);
+
+    /* Index of the first non-finite element of x[0..n), or -1 when all are finite. */
+    supcon_status (*find_nonfinite)(void *state, const float *x, int64_t n, int64_t *first);
+
+    /* (b, v, d) <-> (v, b, d): to_view_major 1 moves src (b, v, d) to dst (v, b, d);
+     * 0 moves src (v, b, d) to dst (b, v, d). dst and src never overlap. */
+    supcon_status (*swap_bv)(void *state, float *dst, const float *src, int64_t b, int64_t v,
+                             int64_t d, int to_view_major);
+
+    /* The loss value (in double on the host) and, where asked, its gradients. */
+    supcon_status (*loss)(void *state, const supcon_loss_problem *p, double *value);
+} supcon_backend_ops;
+
+/* The entry point a backend module exports (the CUDA module as a dlsym-able symbol). */
+typedef const supcon_backend_ops *(*supcon_backend_entry_fn)(void);
+#define SUPCON_CUDA_ENTRY_SYMBOL "supcon_cuda_backend_entry"
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* SUPCON_LIB_BACKEND_H */
