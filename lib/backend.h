@@ -87,6 +87,10 @@ typedef struct supcon_backend_ops {
 
     /* The loss value (in double on the host) and, where asked, its gradients. */
     supcon_status (*loss)(void *state, const supcon_loss_problem *p, double *value);
+
+    /* Bytes the backend holds in its own workspaces (reported in the context's memory
+     * figures). NULL means none. */
+    size_t (*workspace_bytes)(void *state);
 } supcon_backend_ops;
 
 /* The entry point a backend module exports (the CUDA module as a dlsym-able symbol). */

@@ -28,5 +28,7 @@ struct supcon_context {
  * keep bytes_in_use exact. */
 supcon_status sc_alloc(supcon_context *ctx, size_t bytes, void **out);
 void sc_free(supcon_context *ctx, void *ptr, size_t bytes);
+/* Update the peak after the backend may have grown its own workspaces. */
+void sc_note_peak(supcon_context *ctx);
 
 #endif

@@ -1,0 +1,23 @@
+/* Private state of the CPU backend, shared by its files. */
+#ifndef SUPCON_CPU_BACKEND_H
+#define SUPCON_CPU_BACKEND_H
+
+#include <stddef.h>
+
+#include "backend.h"
+#include "pool.h"
+
+typedef struct sc_cpu {
+    sc_pool *pool;
+    char msg[SUPCON_BACKEND_MSG_LEN];
+    float *block; /* logits / dz of one block of anchor rows, reused across calls */
+    size_t block_cap;
+    double *row_terms; /* per-anchor loss terms of one block, summed in order */
+    size_t row_terms_cap;
+} sc_cpu;
+
+supcon_status sc_cpu_fail(sc_cpu *st, supcon_status s, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+supcon_status sc_cpu_loss(void *state, const supcon_loss_problem *p, double *value);
+
+#endif
