@@ -28,6 +28,14 @@ static supcon_status cpu_init(const supcon_backend_init *cfg, void **state, char
         snprintf(msg, len, "could not start %d worker threads", cfg->num_threads);
         return SUPCON_ERR_OUT_OF_MEMORY;
     }
+    st->gemm.floats = sc_gemm_ws_floats(sc_pool_size(st->pool));
+    st->gemm.mem = aligned_alloc(64, (st->gemm.floats * sizeof(float) + 63) & ~(size_t)63);
+    if (!st->gemm.mem) {
+        sc_pool_destroy(st->pool);
+        free(st);
+        snprintf(msg, len, "out of memory for GEMM workspaces");
+        return SUPCON_ERR_OUT_OF_MEMORY;
+    }
     *state = st;
     return SUPCON_OK;
 }
@@ -37,6 +45,7 @@ static void cpu_shutdown(void *state) {
     sc_pool_destroy(st->pool);
     free(st->block);
     free(st->row_terms);
+    free(st->gemm.mem);
     free(st);
 }
 
@@ -83,7 +92,7 @@ static supcon_status cpu_swap_bv(void *state, float *dst, const float *src, int6
 
 static size_t cpu_workspace_bytes(void *state) {
     sc_cpu *st = state;
-    return st->block_cap * sizeof(float) + st->row_terms_cap * sizeof(double);
+    return (st->block_cap + st->gemm.floats) * sizeof(float) + st->row_terms_cap * sizeof(double);
 }
 
 static const supcon_backend_ops sc_cpu_ops = {

@@ -5,10 +5,12 @@
 #include <stddef.h>
 
 #include "backend.h"
+#include "gemm.h"
 #include "pool.h"
 
 typedef struct sc_cpu {
     sc_pool *pool;
+    sc_gemm_ws gemm; /* packing buffers of sc_sgemm, sized once for the pool */
     char msg[SUPCON_BACKEND_MSG_LEN];
     float *block; /* logits / dz of one block of anchor rows, reused across calls */
     size_t block_cap;

@@ -16,12 +16,12 @@
  * where Zall = sum e, Zneg = sum over negatives of e, S = sum w e. The loss is -g sum term.
  * Anchors with W == 0 (no positive), or without negatives in the NEG variant, give 0 and no
  * gradient. */
-#include <cblas.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cpu_backend.h"
+#include "gemm.h"
 #include "supcon/loss.h"
 #include "vmath.h"
 
@@ -53,26 +53,32 @@ static float sc_row_max(const float *z, int64_t n, float m) {
     return m;
 }
 
-/* z becomes e = exp(z - m); accumulates the sums every variant needs. */
+/* z becomes e = exp(z - m); accumulates the sums every variant needs. Float partial sums
+ * over short chunks (vector lanes), added into doubles, keep the error near float epsilon
+ * at any row length without paying for double arithmetic in the inner loop. */
+#define SC_CHUNK 512
 SC_VECTOR_CLONES
 static void sc_row_exp(float *z, const float *w, int64_t n, float m, sc_row_sums *acc) {
-    double zall = 0, zneg = 0, ws = 0, s = 0, wz = 0;
+    for (int64_t c0 = 0; c0 < n; c0 += SC_CHUNK) {
+        const int64_t c1 = n - c0 < SC_CHUNK ? n : c0 + SC_CHUNK;
+        float zall = 0, zneg = 0, ws = 0, s = 0, wz = 0;
 #pragma omp simd reduction(+ : zall, zneg, ws, s, wz)
-    for (int64_t k = 0; k < n; k++) {
-        float x = z[k] - m;
-        float e = sc_expf(x);
-        z[k] = e;
-        zall += e;
-        zneg += w[k] == 0.0f ? e : 0.0f;
-        ws += w[k];
-        s += w[k] * e;
-        wz += w[k] * x;
+        for (int64_t k = c0; k < c1; k++) {
+            float x = z[k] - m;
+            float e = sc_expf(x);
+            z[k] = e;
+            zall += e;
+            zneg += w[k] == 0.0f ? e : 0.0f;
+            ws += w[k];
+            s += w[k] * e;
+            wz += w[k] * x;
+        }
+        acc->zall += zall;
+        acc->zneg += zneg;
+        acc->w += ws;
+        acc->s += s;
+        acc->wz += wz;
     }
-    acc->zall += zall;
-    acc->zneg += zneg;
-    acc->w += ws;
-    acc->s += s;
-    acc->wz += wz;
 }
 
 /* Over positives, for the POSITIVE denominator: sum w log(e+Zneg), sum w/(e+Zneg),
@@ -252,20 +258,19 @@ supcon_status sc_cpu_loss(void *state, const supcon_loss_problem *p, double *val
     for (int64_t a0 = 0; a0 < na; a0 += rows) {
         const int64_t t = na - a0 < rows ? na - a0 : rows;
         const float *a_rows = p->anchors + a0 * d;
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)t, (int)nc, (int)d, inv_t, a_rows, (int)d,
-                    p->contrast, (int)d, 0.0f, st->block, (int)nc);
+        sc_sgemm(st->pool, &st->gemm, 0, 1, t, nc, d, inv_t, a_rows, d, p->contrast, d, 0.0f, st->block, nc);
         job.a0 = a0;
         sc_pool_run(st->pool, t, grain, sc_rows_task, &job);
         for (int64_t r = 0; r < t; r++) total += st->row_terms[r]; /* fixed order: same sum on any thread count */
         if (!want_grad) continue;
         if (p->grad_anchors) {
             const float beta = p->grad_anchors == p->grad_contrast ? 1.0f : 0.0f;
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)t, (int)d, (int)nc, inv_t, st->block,
-                        (int)nc, p->contrast, (int)d, beta, p->grad_anchors + a0 * d, (int)d);
+            sc_sgemm(st->pool, &st->gemm, 0, 0, t, d, nc, inv_t, st->block, nc, p->contrast, d, beta,
+                     p->grad_anchors + a0 * d, d);
         }
         if (p->grad_contrast)
-            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)nc, (int)d, (int)t, inv_t, st->block,
-                        (int)nc, a_rows, (int)d, 1.0f, p->grad_contrast, (int)d);
+            sc_sgemm(st->pool, &st->gemm, 1, 0, nc, d, t, inv_t, st->block, nc, a_rows, d, 1.0f,
+                     p->grad_contrast, d);
     }
     *value = -((double)p->temperature / p->base_temperature / (double)na) * total;
     return SUPCON_OK;
