@@ -53,6 +53,8 @@ static supcon_status sc_tensor_new(supcon_context *ctx, supcon_dtype dtype, int 
 
 supcon_status supcon_tensor_create(supcon_context *ctx, supcon_dtype dtype, int ndim,
                                    const int64_t *shape, supcon_tensor **out) {
+    if (!out) return sc_error(ctx, SUPCON_ERR_INVALID_ARGUMENT, "supcon_tensor_create: out is NULL");
+    *out = NULL;
     supcon_tensor *t;
     supcon_status s = sc_tensor_new(ctx, dtype, ndim, shape, "supcon_tensor_create", &t);
     if (s != SUPCON_OK) return s;
@@ -69,6 +71,8 @@ supcon_status supcon_tensor_create(supcon_context *ctx, supcon_dtype dtype, int 
 supcon_status supcon_tensor_wrap(supcon_context *ctx, supcon_dtype dtype, int ndim,
                                  const int64_t *shape, void *data, supcon_memory where,
                                  supcon_tensor **out) {
+    if (!out) return sc_error(ctx, SUPCON_ERR_INVALID_ARGUMENT, "supcon_tensor_wrap: out is NULL");
+    *out = NULL;
     supcon_tensor *t;
     supcon_status s = sc_tensor_new(ctx, dtype, ndim, shape, "supcon_tensor_wrap", &t);
     if (s != SUPCON_OK) return s;

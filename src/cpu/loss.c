@@ -3,19 +3,21 @@
  * (worker pool), then dA and dC by two GEMMs. Three GEMMs of N_A x N_C x D in all; memory is
  * one block, never the whole N_A x N_C matrix.
  *
- * Per anchor a (self excluded), with e_k = exp(z_k - max), weights w_k, negatives w_k == 0,
- * W = sum w, Pc = W clamped to 1 below 1e-6 (the reference's guard), g = (tau/tau_b)/N_A:
- *   ALL/OUT  term = (sum w (z-max) - W log Zall)/Pc      dz = g/Pc (W e/Zall - w)
- *   NEG/OUT  term = (sum w (z-max) - W log Zneg)/Pc      dz = g/Pc (W [neg] e/Zneg - w)
- *   ALL/IN   term = log S - log Zall - log Pc            dz = g (e/Zall - w e/S)
- *   NEG/IN   term = log S - log Zneg - log Pc            dz = g ([neg] e/Zneg - w e/S)
- *   POS/OUT  term = (sum w (z-max) - sum w log(e+Zneg))/Pc,
- *            dz = g/Pc ([neg] e R - w (1-q)),  q = e/(e+Zneg), R = sum w/(e+Zneg)
- *   POS/IN   term = log Q - log Pc, Q = sum w q,
- *            dz = g/Q ([neg] e U - w q (1-q)),  U = sum w q/(e+Zneg)
- * where Zall = sum e, Zneg = sum over negatives of e, S = sum w e. The loss is -g sum term.
- * Anchors with W == 0 (no positive), or without negatives in the NEG variant, give 0 and no
- * gradient. */
+ * Per anchor a (self excluded), weights w_k, negatives w_k == 0, W = sum w, Pc = W clamped
+ * to 1 below 1e-6 (the reference's guard), g = (tau/tau_b)/N_A, and the log-sums
+ *   Zneg = sum_neg e^z,  Zpos = sum_pos e^z,  Zall = Zneg + Zpos,  S = sum w e^z,
+ * each kept in the log domain from its own group's maximum, so that no group underflows
+ * when the logits of an anchor span more than float's exponent range (tau = 0.01):
+ *   ALL/OUT  term = (sum w z - W log Zall)/Pc           dz = g/Pc (W e^z/Zall - w)
+ *   NEG/OUT  term = (sum w z - W log Zneg)/Pc           dz = g/Pc (W [neg] e^z/Zneg - w)
+ *   ALL/IN   term = log S - log Zall - log Pc           dz = g (e^z/Zall - w e^z/S)
+ *   NEG/IN   term = log S - log Zneg - log Pc           dz = g ([neg] e^z/Zneg - w e^z/S)
+ *   POS/OUT  term = sum w (z - l)/Pc,  l_k = log(e^z_k + Zneg), q = e^(z-l),
+ *            dz = g/Pc ([neg] e^z R - w (1-q)),  R = sum w e^-l
+ *   POS/IN   term = log Q - log Pc,  Q = sum w q,
+ *            dz = g ([neg] e^z U/Q - w q (1-q)/Q),  U = sum w q e^-l
+ * The loss is -g sum term. Anchors with W == 0 (no positive), or without negatives in the
+ * NEG variant, give 0 and no gradient. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,97 +33,112 @@
 #define SC_VECTOR_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
 
 typedef struct sc_row_sums {
-    double zall, zneg, w, s, wz;
+    double zneg, zpos, s, w, wz, nneg; /* zneg, zpos, s relative to their group's max */
 } sc_row_sums;
 
 typedef struct sc_block_job {
     const supcon_loss_problem *p;
-    float *block;   /* (rows, nc): logits in, e then dz out */
-    float *weights; /* (workers, nc) scratch */
+    float *block;   /* (rows, nc): logits in, dz out */
+    float *scratch; /* (workers, 2, nc): weights and exponentials of one row */
     double *terms;  /* (rows) */
     int64_t a0;
-    float g;
+    double g;
     int want_grad;
 } sc_block_job;
 
 /* ---- vectorised passes over [0, n) of one row -------------------------------------------- */
 
+/* Maxima of the logits over negatives and over positives. */
 SC_VECTOR_CLONES
-static float sc_row_max(const float *z, int64_t n, float m) {
-#pragma omp simd reduction(max : m)
-    for (int64_t k = 0; k < n; k++) m = z[k] > m ? z[k] : m;
-    return m;
+static void sc_row_max(const float *z, const float *w, int64_t n, float *mneg, float *mpos) {
+    float a = *mneg, b = *mpos;
+#pragma omp simd reduction(max : a, b)
+    for (int64_t k = 0; k < n; k++) {
+        float zn = w[k] == 0.0f ? z[k] : -INFINITY, zp = w[k] == 0.0f ? -INFINITY : z[k];
+        a = zn > a ? zn : a;
+        b = zp > b ? zp : b;
+    }
+    *mneg = a;
+    *mpos = b;
 }
 
-/* z becomes e = exp(z - m); accumulates the sums every variant needs. Float partial sums
- * over short chunks (vector lanes), added into doubles, keep the error near float epsilon
- * at any row length without paying for double arithmetic in the inner loop. */
+/* e = exp(z - max of its group). Float partial sums over short chunks (vector lanes), added
+ * into doubles, keep the error near float epsilon at any row length without paying for
+ * double arithmetic in the inner loop. */
 #define SC_CHUNK 512
 SC_VECTOR_CLONES
-static void sc_row_exp(float *z, const float *w, int64_t n, float m, sc_row_sums *acc) {
+static void sc_row_exp(const float *z, const float *w, float *e, int64_t n, float mneg, float mpos,
+                       sc_row_sums *acc) {
     for (int64_t c0 = 0; c0 < n; c0 += SC_CHUNK) {
         const int64_t c1 = n - c0 < SC_CHUNK ? n : c0 + SC_CHUNK;
-        float zall = 0, zneg = 0, ws = 0, s = 0, wz = 0;
-#pragma omp simd reduction(+ : zall, zneg, ws, s, wz)
+        float zn = 0, zp = 0, s = 0, ws = 0, wz = 0, nn = 0;
+#pragma omp simd reduction(+ : zn, zp, s, ws, wz, nn)
         for (int64_t k = c0; k < c1; k++) {
-            float x = z[k] - m;
-            float e = sc_expf(x);
-            z[k] = e;
-            zall += e;
-            zneg += w[k] == 0.0f ? e : 0.0f;
+            const int neg = w[k] == 0.0f;
+            const float ek = sc_expf(z[k] - (neg ? mneg : mpos));
+            e[k] = ek;
+            zn += neg ? ek : 0.0f;
+            zp += neg ? 0.0f : ek;
+            nn += neg ? 1.0f : 0.0f;
+            s += w[k] * ek;
             ws += w[k];
-            s += w[k] * e;
-            wz += w[k] * x;
+            wz += neg ? 0.0f : w[k] * (z[k] - mpos);
         }
-        acc->zall += zall;
-        acc->zneg += zneg;
-        acc->w += ws;
+        acc->zneg += zn;
+        acc->zpos += zp;
+        acc->nneg += nn;
         acc->s += s;
+        acc->w += ws;
         acc->wz += wz;
     }
 }
 
-/* Over positives, for the POSITIVE denominator: sum w log(e+Zneg), sum w/(e+Zneg),
- * sum w q, sum w q/(e+Zneg). Entries with w == 0 contribute nothing. */
+/* dz = e ([neg] cn + [pos] cp) + w (cw + cwe e). */
 SC_VECTOR_CLONES
-static void sc_row_pos(const float *e, const float *w, int64_t n, float zneg, double out[4]) {
-    double l = 0, r = 0, q = 0, u = 0;
-#pragma omp simd reduction(+ : l, r, q, u)
+static void sc_row_grad(float *dz, const float *e, const float *w, int64_t n, float cn, float cp, float cw,
+                        float cwe) {
+#pragma omp simd
     for (int64_t k = 0; k < n; k++) {
-        if (w[k] != 0.0f) {
-            float den = e[k] + zneg;
-            float qk = e[k] / den;
-            l += (double)w[k] * log((double)den);
-            r += w[k] / den;
-            q += w[k] * qk;
-            u += w[k] * qk / den;
+        const float c = w[k] == 0.0f ? cn : cp;
+        dz[k] = e[k] * c + w[k] * (cw + cwe * e[k]);
+    }
+}
+
+/* POSITIVE denominator, over the positives (few: scalar, double), l_k = log(e^z_k + Zneg).
+ * sums: [0] sum w (z - l), [1] R = sum w e^(mneg - l), [2] log Q, [3] U/Q; Q and U are kept
+ * relative to their running maximum, since every q can be far below 1e-38. For OUT, e[k]
+ * becomes 1 - q_k; for IN a second pass writes q_k (1 - q_k) / Q. */
+static double sc_log_one_plus(double zk, double lzneg) {
+    const double hi = zk > lzneg ? zk : lzneg, lo = zk > lzneg ? lzneg : zk;
+    return hi + log1p(exp(lo - hi));
+}
+
+static void sc_row_pos(const float *z, const float *w, float *e, int64_t n, double lzneg, double mneg,
+                       double out[2], double *qmax, double *qsum, double *usum) {
+    for (int64_t k = 0; k < n; k++) {
+        if (w[k] == 0.0f) continue;
+        const double zk = z[k], l = sc_log_one_plus(zk, lzneg), lq = zk - l;
+        const double inv = exp(mneg - l);
+        out[0] += w[k] * lq;
+        out[1] += w[k] * inv;
+        if (lq > *qmax) {
+            const double scale = exp(*qmax - lq);
+            *qsum *= scale;
+            *usum *= scale;
+            *qmax = lq;
         }
-    }
-    out[0] += l;
-    out[1] += r;
-    out[2] += q;
-    out[3] += u;
-}
-
-/* dz = ca e + cn [neg] e + cw w + cwe w e (the ALL/NEG variants). */
-SC_VECTOR_CLONES
-static void sc_row_grad_linear(float *e, const float *w, int64_t n, float ca, float cn, float cw, float cwe) {
-#pragma omp simd
-    for (int64_t k = 0; k < n; k++) {
-        float neg = w[k] == 0.0f ? 1.0f : 0.0f;
-        e[k] = e[k] * (ca + cn * neg + cwe * w[k]) + cw * w[k];
+        const double qr = w[k] * exp(lq - *qmax);
+        *qsum += qr;
+        *usum += qr * inv;
+        e[k] = (float)exp(lzneg - l); /* 1 - q */
     }
 }
 
-/* dz = cn [neg] e - cq w f(q), f = (1-q) for OUT or q(1-q) for IN (the POSITIVE variant). */
-SC_VECTOR_CLONES
-static void sc_row_grad_pos(float *e, const float *w, int64_t n, float zneg, float cn, float cq, int in) {
-#pragma omp simd
+static void sc_row_pos_in(const float *z, const float *w, float *e, int64_t n, double lzneg, double log_q) {
     for (int64_t k = 0; k < n; k++) {
-        float q = e[k] / (e[k] + zneg);
-        float f = in ? q * (1.0f - q) : 1.0f - q;
-        float neg = w[k] == 0.0f ? 1.0f : 0.0f;
-        e[k] = cn * neg * e[k] - cq * w[k] * f;
+        if (w[k] == 0.0f) continue;
+        const double l = sc_log_one_plus(z[k], lzneg);
+        e[k] = (float)(exp(z[k] - l - log_q) * exp(lzneg - l));
     }
 }
 
@@ -143,7 +160,7 @@ static void sc_fill_weights(const supcon_loss_problem *p, int64_t a, float *w) {
     }
 }
 
-/* Run pass(ptr + offset, ...) on the two ranges around the excluded entry. */
+/* Run CALL with o_ (offset) and len_ on the two ranges around the excluded entry. */
 #define SC_SPLIT(self, n, CALL)                                  \
     do {                                                         \
         int64_t lo_ = (self) < 0 ? (n) : (self);                 \
@@ -151,68 +168,76 @@ static void sc_fill_weights(const supcon_loss_problem *p, int64_t a, float *w) {
         if ((self) >= 0) { int64_t o_ = (self) + 1, len_ = (n) - o_; CALL; } \
     } while (0)
 
-static void sc_row(const sc_block_job *j, int64_t r, float *w) {
+static double sc_logaddexp(double a, double b) {
+    if (a == -INFINITY) return b;
+    if (b == -INFINITY) return a;
+    return a > b ? a + log1p(exp(b - a)) : b + log1p(exp(a - b));
+}
+
+static void sc_row(const sc_block_job *j, int64_t r, float *w, float *e) {
     const supcon_loss_problem *p = j->p;
     const int64_t nc = p->n_contrast, a = j->a0 + r;
     const int64_t self = (p->exclude_self && a < nc) ? a : -1;
     float *z = j->block + r * nc;
     sc_fill_weights(p, a, w);
 
-    float m = -INFINITY;
-    SC_SPLIT(self, nc, m = sc_row_max(z + o_, len_, m));
-    sc_row_sums t = {0, 0, 0, 0, 0};
-    SC_SPLIT(self, nc, sc_row_exp(z + o_, w + o_, len_, m, &t));
-    if (self >= 0) z[self] = 0.0f;
+    float mneg = -INFINITY, mpos = -INFINITY;
+    SC_SPLIT(self, nc, sc_row_max(z + o_, w + o_, len_, &mneg, &mpos));
+    sc_row_sums t = {0, 0, 0, 0, 0, 0};
+    SC_SPLIT(self, nc, sc_row_exp(z + o_, w + o_, e + o_, len_, mneg, mpos, &t));
 
     const int den = p->denominator, in = p->aggregation == SUPCON_AGGREGATE_IN;
-    const double pc = t.w < 1e-6 ? 1.0 : t.w;
-    const double g = j->g;
-    double term = 0.0;
-    int zero_row = t.w == 0.0 || (den == SUPCON_DENOMINATOR_NEGATIVES && t.zneg == 0.0);
-    float ca = 0, cn = 0, cw = 0, cwe = 0;
-    if (!zero_row && den != SUPCON_DENOMINATOR_POSITIVE) {
-        const double zd = den == SUPCON_DENOMINATOR_ALL ? t.zall : t.zneg;
+    const double g = j->g, pc = t.w < 1e-6 ? 1.0 : t.w;
+    const int zero_row = t.w == 0.0 || (den == SUPCON_DENOMINATOR_NEGATIVES && t.nneg == 0.0);
+    const double lzneg = t.nneg > 0 ? mneg + log(t.zneg) : -INFINITY;
+    const double lzall = sc_logaddexp(lzneg, mpos + log(t.zpos));
+    const double ls = mpos + log(t.s);
+    double term = 0.0, cn = 0, cp = 0, cw = 0, cwe = 0;
+    if (zero_row) {
+        /* contributes nothing */
+    } else if (den != SUPCON_DENOMINATOR_POSITIVE) {
+        const double lz = den == SUPCON_DENOMINATOR_ALL ? lzall : lzneg;
+        const double to_neg = exp(mneg - lz), to_pos = den == SUPCON_DENOMINATOR_ALL ? exp(mpos - lz) : 0.0;
         if (!in) {
-            term = (t.wz - t.w * log(zd)) / pc;
-            if (den == SUPCON_DENOMINATOR_ALL)
-                ca = (float)(g / pc * t.w / zd);
-            else
-                cn = (float)(g / pc * t.w / zd);
-            cw = (float)(-g / pc);
+            term = (t.wz + t.w * (mpos - lz)) / pc;
+            cn = g / pc * t.w * to_neg;
+            cp = g / pc * t.w * to_pos;
+            cw = -g / pc;
         } else {
-            term = log(t.s) - log(zd) - log(pc);
-            if (den == SUPCON_DENOMINATOR_ALL)
-                ca = (float)(g / zd);
-            else
-                cn = (float)(g / zd);
-            cwe = (float)(-g / t.s);
+            term = ls - lz - log(pc);
+            cn = g * to_neg;
+            cp = g * to_pos;
+            cwe = -g * exp(mpos - ls);
         }
-        if (j->want_grad) SC_SPLIT(self, nc, sc_row_grad_linear(z + o_, w + o_, len_, ca, cn, cw, cwe));
-    } else if (!zero_row) {
-        double sums[4] = {0, 0, 0, 0}; /* sum w log(e+Zn), R, Q, U */
-        const float zn = (float)t.zneg;
-        SC_SPLIT(self, nc, sc_row_pos(z + o_, w + o_, len_, zn, sums));
-        double cq;
+    } else {
+        double sums[2] = {0, 0}, qmax = -INFINITY, qsum = 0, usum = 0;
+        SC_SPLIT(self, nc, sc_row_pos(z + o_, w + o_, e + o_, len_, lzneg, mneg, sums, &qmax, &qsum, &usum));
         if (!in) {
-            term = (t.wz - sums[0]) / pc;
-            cn = (float)(g / pc * sums[1]);
-            cq = g / pc;
+            term = sums[0] / pc;
+            cn = g / pc * sums[1];
+            cwe = -g / pc; /* e holds 1 - q for the positives */
         } else {
-            term = log(sums[2]) - log(pc);
-            cn = (float)(g / sums[2] * sums[3]);
-            cq = g / sums[2];
+            const double log_q = qmax + log(qsum);
+            term = log_q - log(pc);
+            cn = g * usum / qsum;
+            cwe = -g; /* e holds q (1 - q) / Q for the positives */
+            if (j->want_grad) SC_SPLIT(self, nc, sc_row_pos_in(z + o_, w + o_, e + o_, len_, lzneg, log_q));
         }
-        if (j->want_grad) SC_SPLIT(self, nc, sc_row_grad_pos(z + o_, w + o_, len_, zn, cn, (float)cq, in));
     }
-    if (zero_row && j->want_grad) memset(z, 0, (size_t)nc * sizeof(float));
-    if (self >= 0) z[self] = 0.0f;
     j->terms[r] = term;
+    if (!j->want_grad) return;
+    if (zero_row) {
+        memset(z, 0, (size_t)nc * sizeof(float));
+        return;
+    }
+    SC_SPLIT(self, nc, sc_row_grad(z + o_, e + o_, w + o_, len_, (float)cn, (float)cp, (float)cw, (float)cwe));
+    if (self >= 0) z[self] = 0.0f;
 }
 
 static void sc_rows_task(void *arg, int64_t begin, int64_t end, int worker) {
     const sc_block_job *j = arg;
-    float *w = j->weights + (int64_t)worker * j->p->n_contrast;
-    for (int64_t r = begin; r < end; r++) sc_row(j, r, w);
+    float *w = j->scratch + (int64_t)worker * 2 * j->p->n_contrast, *e = w + j->p->n_contrast;
+    for (int64_t r = begin; r < end; r++) sc_row(j, r, w, e);
 }
 
 /* ---- the whole loss -------------------------------------------------------------------- */
@@ -236,8 +261,8 @@ supcon_status sc_cpu_loss(void *state, const supcon_loss_problem *p, double *val
     int64_t rows = SC_BLOCK_FLOATS / nc;
     rows = rows < 1 ? 1 : rows > na ? na : rows;
 
-    /* One allocation holds the block and the per-worker weight rows. */
-    size_t block_floats = (size_t)(rows * nc), weight_floats = (size_t)workers * (size_t)nc;
+    /* One allocation holds the block and the per-worker weight and exponential rows. */
+    size_t block_floats = (size_t)(rows * nc), weight_floats = (size_t)workers * 2 * (size_t)nc;
     supcon_status s = sc_grow(st, (void **)&st->block, &st->block_cap, block_floats + weight_floats, sizeof(float));
     if (s == SUPCON_OK) s = sc_grow(st, (void **)&st->row_terms, &st->row_terms_cap, (size_t)rows, sizeof(double));
     if (s != SUPCON_OK) return s;
@@ -248,9 +273,9 @@ supcon_status sc_cpu_loss(void *state, const supcon_loss_problem *p, double *val
     sc_block_job job = {
         .p = p,
         .block = st->block,
-        .weights = st->block + block_floats,
+        .scratch = st->block + block_floats,
         .terms = st->row_terms,
-        .g = (float)((double)p->temperature / p->base_temperature / (double)na),
+        .g = (double)p->temperature / p->base_temperature / (double)na,
         .want_grad = want_grad,
     };
     const int64_t grain = nc >= 2048 ? 1 : 2048 / nc;
