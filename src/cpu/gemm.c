@@ -38,18 +38,26 @@ size_t sc_gemm_ws_floats(int workers) {
 
 /* ---- packing: zero-padded micro-panels, k-major ------------------------------------------ */
 
-/* A block rows [i0, i0+mc), depth [p0, p0+kc) into panels of mr rows. */
+/* A block rows [i0, i0+mc), depth [p0, p0+kc) into panels of mr rows. Reads run along
+ * memory (rows when A is stored m x k, columns when stored k x m); the scattered writes
+ * land in the small packed block, which stays in cache. */
 static void sc_pack_a(float *dst, const float *a, int64_t lda, int trans, int64_t i0, int64_t mc, int64_t p0,
                       int64_t kc, int mr) {
     for (int64_t ip = 0; ip < mc; ip += mr) {
         const int64_t rows = mc - ip < mr ? mc - ip : mr;
-        for (int64_t p = 0; p < kc; p++) {
-            float *d = dst + p * mr;
+        if (!trans) {
             for (int64_t i = 0; i < rows; i++) {
-                const int64_t r = i0 + ip + i, col = p0 + p;
-                d[i] = trans ? a[col * lda + r] : a[r * lda + col];
+                const float *src = a + (i0 + ip + i) * lda + p0;
+                for (int64_t p = 0; p < kc; p++) dst[p * mr + i] = src[p];
             }
-            for (int64_t i = rows; i < mr; i++) d[i] = 0.0f;
+            for (int64_t i = rows; i < mr; i++)
+                for (int64_t p = 0; p < kc; p++) dst[p * mr + i] = 0.0f;
+        } else {
+            for (int64_t p = 0; p < kc; p++) {
+                const float *src = a + (p0 + p) * lda + i0 + ip;
+                float *d = dst + p * mr;
+                for (int64_t i = 0; i < mr; i++) d[i] = i < rows ? src[i] : 0.0f;
+            }
         }
         dst += kc * mr;
     }
