@@ -1,0 +1,248 @@
+#!/usr/bin/env bash
+# One-call GPU check for a lent CUDA machine (see docs/gpu-check.md): unpack the Debian
+# packages carried in ./.debs into a private prefix, configure and build with the CUDA
+# module for sm_90, run every test (the gpu-labelled ones must run, not skip), run the loss
+# benchmarks when present, print a compact summary last and copy the logs to $OUT.
+# Every step has its own time limit and the whole script keeps within GPU_CHECK_BUDGET
+# seconds (default 340). Run from the repository root: bash tools/gpu-check.sh
+set -uo pipefail
+
+t0=$(date +%s)
+BUDGET="${GPU_CHECK_BUDGET:-340}"
+RESERVE=10 # kept back for the summary and the copy to $OUT
+JOBS="${GPU_CHECK_JOBS:-16}"
+ARCH="${GPU_CHECK_ARCH:-90}"
+SIZES="${GPU_CHECK_SIZES:-512,2048,8192,65536}"
+BUILD="${GPU_CHECK_BUILD:-build-gpu}"
+PREFIX="${GPU_CHECK_PREFIX:-/tmp/supcon-gpu-deps}"
+LOGS="$(mktemp -d /tmp/supcon-gpu-check.XXXXXX)"
+ORIG_LD_LIBRARY_PATH="${LD_LIBRARY_PATH:-}"
+
+if [ ! -f CMakeLists.txt ] || [ ! -d src/cuda ]; then
+    echo "run from the libsupcon repository root" >&2
+    exit 2
+fi
+
+summary=()
+note() { summary+=("$(printf '%-14s %-6s %s' "$1" "$2" "$3")"); }
+elapsed() { echo $(($(date +%s) - t0)); }
+
+# Seconds a step may take: its own cap, or what is left of the budget, whichever is less.
+limit() {
+    local left=$((BUDGET - RESERVE - $(elapsed)))
+    [ "$left" -lt "$1" ] && echo "$left" || echo "$1"
+}
+
+# run NAME CAP LOG cmd...: runs with a time limit, output to LOG; returns the status
+# (124 when the limit struck, 125 when no time was left to start).
+run() {
+    local name=$1 cap=$2 log=$3
+    shift 3
+    local lim
+    lim=$(limit "$cap")
+    if [ "$lim" -le 5 ]; then
+        echo "[$name] not started: the ${BUDGET}s budget is spent" | tee -a "$log"
+        return 125
+    fi
+    echo "[$name] (limit ${lim}s) $*" >>"$log"
+    local s rc
+    s=$(date +%s)
+    timeout -k 5 "$lim" "$@" >>"$log" 2>&1
+    rc=$?
+    echo "[$name] exit $rc after $(($(date +%s) - s))s" >>"$log"
+    return $rc
+}
+
+# shellcheck disable=SC2317 # runs from the EXIT trap
+finish() {
+    {
+        echo
+        echo "==== gpu-check summary ($(elapsed)s of ${BUDGET}s) ===="
+        printf '%s\n' "${summary[@]}"
+    } | tee "$LOGS/summary.txt"
+    if [ -n "${OUT:-}" ] && [ -d "${OUT:-}" ]; then
+        # At most 8 files come back: the five logs, the bench JSON and the summary.
+        for f in env.log build.log ctest.log bench.log bench.jsonl summary.txt; do
+            [ -f "$LOGS/$f" ] && cp "$LOGS/$f" "$OUT/" 2>/dev/null
+        done
+    fi
+}
+trap finish EXIT
+
+# ---- 0. The machine -----------------------------------------------------------------------
+export PATH="/usr/local/cuda/bin:$PATH"
+{
+    echo "date: $(date -u +%FT%TZ)  host: $(uname -srm)  cores: $(nproc)"
+    timeout 20 nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.sm,clocks.mem \
+        --format=csv 2>&1 || echo "nvidia-smi failed"
+    nvcc --version 2>&1 | tail -2
+    cmake --version 2>&1 | head -1
+    echo "ninja $(ninja --version 2>&1)"
+    timeout 60 python3 -c 'import torch; print("torch", torch.__version__, "cuda", torch.version.cuda, "device:", torch.cuda.get_device_name(0) if torch.cuda.is_available() else "none")' 2>&1 | tail -1
+} >"$LOGS/env.log" 2>&1
+gpu_name=$(timeout 20 nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -1)
+note "device" "info" "${gpu_name:-no nvidia-smi answer}; $(nvcc --version 2>/dev/null | sed -n 's/.*release \([0-9.]*\).*/CUDA \1/p')"
+
+# ---- 1. Private prefix from ./.debs ---------------------------------------------------------
+# dpkg -x into PREFIX, never into /. Debian's alternatives (libopenblas.so.0 in the
+# multiarch folder) are not set up by dpkg -x, so the run-time folder gets its own links, and
+# libraries the system already has (libgfortran, ...) are not shadowed.
+deps_ok=1
+if compgen -G ".debs/*.deb" >/dev/null; then
+    rm -rf "$PREFIX" && mkdir -p "$PREFIX"
+    for f in .debs/*.deb; do
+        if command -v dpkg >/dev/null; then
+            dpkg -x "$f" "$PREFIX" || deps_ok=0
+        else # no dpkg: a .deb is an ar archive holding data.tar.{xz,zst,gz}
+            member=$(ar t "$f" | grep '^data\.tar')
+            case "$member" in
+                *.xz) z=-J ;; *.zst) z=--zstd ;; *.gz) z=-z ;; *) z= ;;
+            esac
+            ar p "$f" "$member" | tar -x $z -C "$PREFIX" || deps_ok=0
+        fi
+    done
+    P="$PREFIX/usr"
+    ML="$P/lib/x86_64-linux-gnu"
+    # .pc files name /usr: point them into the prefix. So do absolute symlinks
+    # (zlib1g-dev's libz.so -> /lib/x86_64-linux-gnu/libz.so.1.2.13).
+    find "$PREFIX" -name '*.pc' -print0 | xargs -0 -r sed -i -E "s#(^|[=[:space:]]|-[IL])/usr/#\1$P/#g"
+    find "$PREFIX" -type l | while IFS= read -r l; do
+        t=$(readlink "$l")
+        case "$t" in /*) [ -e "$PREFIX$t" ] && ln -sfn "$PREFIX$t" "$l" ;; esac
+    done
+    RUNLIB="$PREFIX/runlib"
+    mkdir -p "$RUNLIB"
+    ln -sf "$ML/openblas-pthread/libopenblas.so.0" "$RUNLIB/libopenblas.so.0"
+    for so in libgfortran.so.5 libquadmath.so.0 libcmocka.so.0 libpkgconf.so.3 libpng16.so.16 \
+        libjpeg.so.62 libz.so.1; do
+        for dir in "$ML" "$PREFIX/lib/x86_64-linux-gnu"; do
+            if ! ldconfig -p 2>/dev/null | grep -q "$so " && [ -e "$dir/$so" ]; then
+                ln -sf "$dir/$so" "$RUNLIB/$so"
+            fi
+        done
+    done
+    export PKG_CONFIG_PATH="$ML/pkgconfig:$ML/openblas-pthread/pkgconfig:$P/share/pkgconfig${PKG_CONFIG_PATH:+:$PKG_CONFIG_PATH}"
+    export CPATH="$P/include:$P/include/x86_64-linux-gnu:$P/include/x86_64-linux-gnu/openblas-pthread${CPATH:+:$CPATH}"
+    export LIBRARY_PATH="$ML:$ML/openblas-pthread:$PREFIX/lib/x86_64-linux-gnu${LIBRARY_PATH:+:$LIBRARY_PATH}"
+    export LD_LIBRARY_PATH="$RUNLIB${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+    export CMAKE_PREFIX_PATH="$P${CMAKE_PREFIX_PATH:+:$CMAKE_PREFIX_PATH}"
+    if ! command -v pkg-config >/dev/null; then
+        export PATH="$PATH:$P/bin"
+    fi
+    pc_ver=$(pkg-config --modversion openblas cmocka libpng zlib 2>/dev/null | tr '\n' ' ')
+    [ -n "$pc_ver" ] || deps_ok=0
+    note "deps" "$([ $deps_ok = 1 ] && echo ok || echo FAIL)" "$(find .debs -maxdepth 1 -name '*.deb' | wc -l) debs -> $PREFIX; openblas/cmocka/libpng/zlib ${pc_ver:-not found by pkg-config}"
+else
+    note "deps" "none" "no .debs/*.deb carried: using what the machine has"
+fi
+# The CUDA libraries, for the module's loader, whatever the toolkit's layout.
+for d in /usr/local/cuda/lib64 /usr/local/cuda/lib /usr/local/cuda/targets/x86_64-linux/lib; do
+    [ -d "$d" ] && export LD_LIBRARY_PATH="$LD_LIBRARY_PATH:$d"
+done
+env | grep -E '^(PATH|PKG_CONFIG_PATH|CPATH|LIBRARY_PATH|LD_LIBRARY_PATH|CMAKE_PREFIX_PATH)=' >>"$LOGS/env.log"
+
+# ---- 2. Configure and build -----------------------------------------------------------------
+build_ok=0
+# The top-level CMakeLists sets CMAKE_CUDA_ARCHITECTURES from SUPCON_CUDA_ARCHITECTURES: give both.
+if run configure 120 "$LOGS/build.log" cmake -S . -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release \
+    -DSUPCON_CUDA=ON -DSUPCON_CUDA_ARCHITECTURES="$ARCH" -DCMAKE_CUDA_ARCHITECTURES="$ARCH" \
+    -DSUPCON_WERROR=OFF; then
+    if run build 300 "$LOGS/build.log" ninja -C "$BUILD" -j"$JOBS"; then
+        build_ok=1
+    fi
+fi
+nwarn=$(grep -c -E 'warning[: ]' "$LOGS/build.log")
+if [ $build_ok = 1 ]; then
+    note "build" "ok" "sm_$ARCH, $nwarn compiler warning line(s), $(elapsed)s elapsed"
+else
+    note "build" "FAIL" "see build.log: $(grep -m1 -E 'error|Error|FAILED' "$LOGS/build.log" | cut -c1-100)"
+fi
+if [ -f "$BUILD/lib/libsupcon_cuda.so" ]; then
+    exports=$(nm -D --defined-only "$BUILD/lib/libsupcon_cuda.so" 2>/dev/null | awk '{print $3}' | tr '\n' ' ')
+    cudadeps=$(readelf -d "$BUILD/lib/libsupcon.so" 2>/dev/null | grep NEEDED | grep -ciE 'cuda|cublas')
+    note "module" "$([ "$exports" = "supcon_cuda_backend_entry " ] && [ "$cudadeps" = 0 ] && echo ok || echo FAIL)" \
+        "exports: ${exports:-none}; CUDA NEEDED by libsupcon.so: $cudadeps"
+fi
+
+# ---- 3. Tests -------------------------------------------------------------------------------
+if [ $build_ok = 1 ]; then
+    # gpu-labelled first, so their result is in even if the rest runs long.
+    # -V: the tests' own lines (counts, FAIL lines, a skip reason) land in the log.
+    run ctest-gpu 150 "$LOGS/ctest.log" ctest --test-dir "$BUILD" -V -L gpu --timeout 140
+    rc_gpu=$?
+    gpu_tests=$(grep -c -E 'Test +#[0-9]+: ' "$LOGS/ctest.log")
+    gpu_skipped=$(grep -c -E '\*\*\*Skipped' "$LOGS/ctest.log")
+    gpu_line=$(grep -oE '[a-z_]+: [0-9]+ passed, [0-9]+ failed' "$LOGS/ctest.log" | tail -1)
+    if [ $rc_gpu = 0 ] && [ "$gpu_skipped" = 0 ] && [ "$gpu_tests" -gt 0 ]; then
+        note "tests gpu" "ok" "$gpu_tests test(s); ${gpu_line:-passed}"
+    elif [ "$gpu_skipped" != 0 ]; then
+        note "tests gpu" "SKIP" "skipped on a GPU machine: $(grep -m1 -oE 'skipped: .*' "$LOGS/ctest.log" | cut -c1-150)"
+    else
+        note "tests gpu" "FAIL" "${gpu_line:-exit $rc_gpu}; first: $(grep -m1 -oE 'FAIL .*' "$LOGS/ctest.log" | cut -c1-150)"
+    fi
+    run ctest-rest 150 "$LOGS/ctest.log" ctest --test-dir "$BUILD" --output-on-failure -LE gpu -j4 --timeout 140
+    rc_rest=$?
+    rest_line=$(grep -E 'tests passed, [0-9]+ tests failed out of' "$LOGS/ctest.log" | tail -1)
+    failed_names=$(sed -n '/The following tests FAILED/,$p' "$LOGS/ctest.log" | grep -E '^\s+[0-9]+ - ' |
+        awk '{print $3}' | sort -u | tr '\n' ' ')
+    note "tests other" "$([ $rc_rest = 0 ] && echo ok || echo FAIL)" "${rest_line:-exit $rc_rest}${failed_names:+; failed: $failed_names}"
+else
+    note "tests" "FAIL" "not run: the build failed"
+fi
+
+# ---- 4. Benchmarks (optional) ---------------------------------------------------------------
+bench_bin="$BUILD/bin/bench_loss"
+: >"$LOGS/bench.jsonl"
+if [ $build_ok = 1 ] && [ -x "$bench_bin" ]; then
+    run bench_loss 90 "$LOGS/bench.log" "$bench_bin" --backend cuda --sizes "$SIZES" --json
+    rc=$?
+    grep '^{' "$LOGS/bench.log" >>"$LOGS/bench.jsonl"
+    note "bench libsupcon" "$([ $rc = 0 ] && echo ok || echo "rc=$rc")" "bench_loss --backend cuda --sizes $SIZES"
+else
+    note "bench libsupcon" "none" "no $bench_bin"
+fi
+if [ -f bench/loss_torch.py ]; then
+    # PyTorch brings its own libraries: give it the machine's loader path, not the prefix's.
+    run loss_torch 120 "$LOGS/bench.log" env LD_LIBRARY_PATH="$ORIG_LD_LIBRARY_PATH" PYTHONUNBUFFERED=1 \
+        python3 bench/loss_torch.py --device cuda \
+        --sizes "$SIZES" --repeat 3 --json
+    rc=$?
+    grep '^{' "$LOGS/bench.log" | grep -F '"impl": "pytorch"' >>"$LOGS/bench.jsonl"
+    note "bench torch" "$([ $rc = 0 ] && echo ok || echo "rc=$rc")" "bench/loss_torch.py --device cuda"
+else
+    note "bench torch" "none" "no bench/loss_torch.py"
+fi
+if [ -s "$LOGS/bench.jsonl" ]; then
+    # One line per N: libsupcon (cuda) beside PyTorch, and how far their loss values are apart.
+    table=$(timeout 30 python3 - "$LOGS/bench.jsonl" <<'EOF'
+import json, sys
+lib, ref = {}, {}
+for line in open(sys.argv[1]):
+    try:
+        r = json.loads(line)
+    except ValueError:
+        continue
+    if r.get("kind") != "loss":
+        continue
+    (ref if r.get("impl") == "pytorch" else lib)[r.get("N")] = r
+print("%8s %12s %12s %10s %10s %12s" % ("N", "supcon ms", "torch ms", "speed-up", "peak MB", "loss rel"))
+for n in sorted(set(lib) | set(ref), key=lambda x: x or 0):
+    a, b = lib.get(n, {}), ref.get(n, {})
+    ta, tb = a.get("ms_median"), b.get("ms_median")
+    la, lb = a.get("loss"), b.get("loss")
+    fa = "%.2f" % ta if ta is not None else (a.get("error", "-")[:12] or "-")
+    fb = "%.2f" % tb if tb is not None else ("OOM" if "oom" in b else (b.get("skipped") or b.get("error") or "-")[:12])
+    sp = "%.1fx" % (tb / ta) if ta and tb else "-"
+    pk = "%.0f" % (a["ctx_peak_bytes"] / 1048576.0) if "ctx_peak_bytes" in a else "-"
+    rel = "%.1e" % (abs(la - lb) / max(abs(lb), 1e-12)) if la is not None and lb is not None else "-"
+    print("%8s %12s %12s %10s %10s %12s" % (n, fa, fb, sp, pk, rel))
+EOF
+)
+    while IFS= read -r line; do summary+=("  $line"); done <<<"$table"
+fi
+
+# ---- Exit status: build and tests decide; benchmarks never do --------------------------------
+if printf '%s\n' "${summary[@]}" | grep -qE '^(build|tests[a-z ]*|module|deps) +(FAIL|SKIP)'; then
+    exit 1
+fi
+exit 0
