@@ -65,7 +65,7 @@ static void sc_row_max(const float *z, const float *w, int64_t n, float *mneg, f
 /* e = exp(z - max of its group). Float partial sums over short chunks (vector lanes), added
  * into doubles, keep the error near float epsilon at any row length without paying for
  * double arithmetic in the inner loop. */
-#define SC_CHUNK 512
+#define SC_CHUNK 128
 SC_VECTOR_CLONES
 static void sc_row_exp(const float *z, const float *w, float *e, int64_t n, float mneg, float mpos,
                        sc_row_sums *acc) {
