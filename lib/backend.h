@@ -14,7 +14,7 @@
 extern "C" {
 #endif
 
-#define SUPCON_BACKEND_ABI 1u
+#define SUPCON_BACKEND_ABI 2u
 
 /* How a backend's state reports why a call failed: the backend writes a message here and
  * returns a status; the core copies the message into the context's last error. */
@@ -60,6 +60,21 @@ typedef struct supcon_loss_problem {
     float *grad_contrast;
 } supcon_loss_problem;
 
+/* A 2-d convolution without bias (the reference has none), NCHW, cross-correlation as
+ * PyTorch's Conv2d: x (n, c_in, h, w), weight (c_out, c_in, kh, kw), y (n, c_out, oh, ow) with
+ * oh = (h + 2 pad_h - kh) / stride_h + 1 and ow likewise (both >= 1). */
+typedef struct supcon_conv_desc {
+    int64_t n, c_in, h, w, c_out;
+    int64_t kh, kw, stride_h, stride_w, pad_h, pad_w;
+} supcon_conv_desc;
+
+static inline int64_t supcon_conv_out_h(const supcon_conv_desc *d) {
+    return (d->h + 2 * d->pad_h - d->kh) / d->stride_h + 1;
+}
+static inline int64_t supcon_conv_out_w(const supcon_conv_desc *d) {
+    return (d->w + 2 * d->pad_w - d->kw) / d->stride_w + 1;
+}
+
 typedef struct supcon_backend_ops {
     uint32_t abi; /* SUPCON_BACKEND_ABI the backend was built against */
     const char *name;
@@ -91,6 +106,51 @@ typedef struct supcon_backend_ops {
     /* Bytes the backend holds in its own workspaces (reported in the context's memory
      * figures). NULL means none. */
     size_t (*workspace_bytes)(void *state);
+
+    /* ---- Layers (ABI 2). Outputs first, then inputs, then sizes; every pointer is backend
+     * memory with its shape beside it in the CPU backend's src/cpu/ops.h, which documents
+     * each call. Parameter gradients accumulate (+=); activation gradients are overwritten
+     * unless an accumulate flag says otherwise. ws is caller-owned scratch of ws_bytes, at
+     * least conv2d_workspace_bytes(d); the layers never allocate. */
+    size_t (*conv2d_workspace_bytes)(void *state, const supcon_conv_desc *d);
+    supcon_status (*conv2d_forward)(void *state, const supcon_conv_desc *d, float *y, const float *x,
+                                    const float *weight, void *ws, size_t ws_bytes);
+    supcon_status (*conv2d_backward_data)(void *state, const supcon_conv_desc *d, float *dx, const float *dy,
+                                          const float *weight, int accumulate, void *ws, size_t ws_bytes);
+    supcon_status (*conv2d_backward_filter)(void *state, const supcon_conv_desc *d, float *dweight,
+                                            const float *dy, const float *x, void *ws, size_t ws_bytes);
+    supcon_status (*batchnorm_forward_train)(void *state, float *y, float *save_mean, float *save_invstd,
+                                             float *running_mean, float *running_var,
+                                             int64_t *num_batches_tracked, const float *x, const float *gamma,
+                                             const float *beta, int64_t n, int64_t c, int64_t hw,
+                                             double momentum, double eps);
+    supcon_status (*batchnorm_forward_infer)(void *state, float *y, float *save_mean, float *save_invstd,
+                                             const float *x, const float *gamma, const float *beta,
+                                             const float *running_mean, const float *running_var, int64_t n,
+                                             int64_t c, int64_t hw, double eps);
+    supcon_status (*batchnorm_backward)(void *state, float *dx, float *dgamma, float *dbeta, const float *dy,
+                                        const float *x, const float *gamma, const float *save_mean,
+                                        const float *save_invstd, int64_t n, int64_t c, int64_t hw,
+                                        int training);
+    supcon_status (*relu_forward)(void *state, float *y, const float *x, int64_t count);
+    supcon_status (*relu_backward)(void *state, float *dx, const float *dy, const float *y, int64_t count);
+    supcon_status (*add_forward)(void *state, float *y, const float *a, const float *b, int64_t count);
+    supcon_status (*add_relu_forward)(void *state, float *y, const float *a, const float *b, int64_t count);
+    supcon_status (*accumulate)(void *state, float *dst, const float *src, int64_t count);
+    supcon_status (*avgpool_forward)(void *state, float *y, const float *x, int64_t n, int64_t c, int64_t hw);
+    supcon_status (*avgpool_backward)(void *state, float *dx, const float *dy, int64_t n, int64_t c,
+                                      int64_t hw, int accumulate);
+    supcon_status (*linear_forward)(void *state, float *y, const float *x, const float *weight,
+                                    const float *bias, int64_t n, int64_t in, int64_t out);
+    supcon_status (*linear_backward)(void *state, float *dx, float *dweight, float *dbias, const float *dy,
+                                     const float *x, const float *weight, int64_t n, int64_t in, int64_t out);
+    supcon_status (*l2norm_forward)(void *state, float *y, float *norms, const float *x, int64_t n, int64_t d);
+    supcon_status (*l2norm_backward)(void *state, float *dx, const float *dy, const float *x,
+                                     const float *norms, int64_t n, int64_t d);
+    supcon_status (*xent_forward)(void *state, double *loss, int64_t *top1, int64_t *top5, float *probs,
+                                  const float *logits, const int64_t *labels, int64_t n, int64_t classes);
+    supcon_status (*xent_backward)(void *state, float *dlogits, const float *probs, const int64_t *labels,
+                                   int64_t n, int64_t classes, float dloss);
 } supcon_backend_ops;
 
 /* The entry point a backend module exports (the CUDA module as a dlsym-able symbol). */

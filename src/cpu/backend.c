@@ -1,4 +1,4 @@
-/* The CPU backend's table: host memory, copies, checks and the loss. */
+/* The CPU backend's table: host memory, copies, checks, the loss and the layers (ops.h). */
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "cpu_backend.h"
+#include "ops.h"
 #include "registry.h"
 
 supcon_status sc_cpu_fail(sc_cpu *st, supcon_status s, const char *fmt, ...) {
@@ -110,6 +111,26 @@ static const supcon_backend_ops sc_cpu_ops = {
     .swap_bv = cpu_swap_bv,
     .loss = sc_cpu_loss,
     .workspace_bytes = cpu_workspace_bytes,
+    .conv2d_workspace_bytes = sc_cpu_conv2d_workspace_bytes,
+    .conv2d_forward = sc_cpu_conv2d_forward,
+    .conv2d_backward_data = sc_cpu_conv2d_backward_data,
+    .conv2d_backward_filter = sc_cpu_conv2d_backward_filter,
+    .batchnorm_forward_train = sc_cpu_batchnorm_forward_train,
+    .batchnorm_forward_infer = sc_cpu_batchnorm_forward_infer,
+    .batchnorm_backward = sc_cpu_batchnorm_backward,
+    .relu_forward = sc_cpu_relu_forward,
+    .relu_backward = sc_cpu_relu_backward,
+    .add_forward = sc_cpu_add_forward,
+    .add_relu_forward = sc_cpu_add_relu_forward,
+    .accumulate = sc_cpu_accumulate,
+    .avgpool_forward = sc_cpu_avgpool_forward,
+    .avgpool_backward = sc_cpu_avgpool_backward,
+    .linear_forward = sc_cpu_linear_forward,
+    .linear_backward = sc_cpu_linear_backward,
+    .l2norm_forward = sc_cpu_l2norm_forward,
+    .l2norm_backward = sc_cpu_l2norm_backward,
+    .xent_forward = sc_cpu_xent_forward,
+    .xent_backward = sc_cpu_xent_backward,
 };
 
 const supcon_backend_ops *sc_cpu_backend(void) { return &sc_cpu_ops; }

@@ -1,0 +1,5 @@
+# The CPU layers (src/cpu/ops.h): each against a double reference, finite differences and
+# PyTorch fixtures (tests/fixtures/gen_ops_fixtures.py). Hidden symbols: the static archive.
+supcon_add_internal_test(test_ops_conv SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/test_ops_conv.c LABELS ops)
+supcon_add_internal_test(test_ops_batchnorm SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/test_ops_batchnorm.c LABELS ops)
+supcon_add_internal_test(test_ops_misc SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/test_ops_misc.c LABELS ops)

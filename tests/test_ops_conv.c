@@ -1,0 +1,276 @@
+/* Conv2d on the CPU against a plain double-precision reference (awkward shapes: odd sizes,
+ * strides 1-3, padding 0-2, 1x1/3x3/5x5/non-square kernels, batch 1, partial image chunks),
+ * the reference's gradients against central differences, PyTorch's own numbers, identical
+ * results for 1 and 3 threads, and the workspace check. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+
+#include "test_ops_util.h"
+
+/* ---- the reference: the definition, loop by loop, in double ------------------------------ */
+
+static int64_t x_size(const supcon_conv_desc *d) { return d->n * d->c_in * d->h * d->w; }
+static int64_t w_size(const supcon_conv_desc *d) { return d->c_out * d->c_in * d->kh * d->kw; }
+static int64_t y_size(const supcon_conv_desc *d) {
+    return d->n * d->c_out * supcon_conv_out_h(d) * supcon_conv_out_w(d);
+}
+
+/* Calls f(yi, xi, wi) for every (output, input, weight) index triple that meets. */
+#define REF_CONV_FOR_EACH(d, BODY)                                                                 \
+    do {                                                                                           \
+        const int64_t oh_ = supcon_conv_out_h(d), ow_ = supcon_conv_out_w(d);                      \
+        for (int64_t b = 0; b < (d)->n; b++)                                                       \
+            for (int64_t o = 0; o < (d)->c_out; o++)                                               \
+                for (int64_t oy = 0; oy < oh_; oy++)                                               \
+                    for (int64_t ox = 0; ox < ow_; ox++)                                           \
+                        for (int64_t c = 0; c < (d)->c_in; c++)                                    \
+                            for (int64_t ki = 0; ki < (d)->kh; ki++)                               \
+                                for (int64_t kj = 0; kj < (d)->kw; kj++) {                         \
+                                    const int64_t iy = oy * (d)->stride_h - (d)->pad_h + ki;       \
+                                    const int64_t ix = ox * (d)->stride_w - (d)->pad_w + kj;       \
+                                    if (iy < 0 || iy >= (d)->h || ix < 0 || ix >= (d)->w) continue; \
+                                    const int64_t yi = ((b * (d)->c_out + o) * oh_ + oy) * ow_ + ox; \
+                                    const int64_t xi = ((b * (d)->c_in + c) * (d)->h + iy) * (d)->w + ix; \
+                                    const int64_t wi = ((o * (d)->c_in + c) * (d)->kh + ki) * (d)->kw + kj; \
+                                    BODY;                                                          \
+                                }                                                                  \
+    } while (0)
+
+static void ref_forward(const supcon_conv_desc *d, double *y, const double *x, const double *w) {
+    memset(y, 0, sizeof(double) * (size_t)y_size(d));
+    REF_CONV_FOR_EACH(d, y[yi] += x[xi] * w[wi]);
+}
+
+/* dx and dw overwritten. */
+static void ref_backward(const supcon_conv_desc *d, double *dx, double *dw, const double *dy, const double *x,
+                         const double *w) {
+    memset(dx, 0, sizeof(double) * (size_t)x_size(d));
+    memset(dw, 0, sizeof(double) * (size_t)w_size(d));
+    REF_CONV_FOR_EACH(d, {
+        dx[xi] += dy[yi] * w[wi];
+        dw[wi] += dy[yi] * x[xi];
+    });
+}
+
+/* n, c_in, h, w, c_out, kh, kw, stride_h, stride_w, pad_h, pad_w */
+static const supcon_conv_desc shapes[] = {
+    {1, 3, 7, 5, 4, 3, 3, 1, 1, 1, 1},    /* batch 1, odd sizes */
+    {3, 5, 9, 9, 7, 3, 3, 2, 2, 1, 1},    /* stride 2 */
+    {2, 4, 6, 7, 5, 3, 3, 2, 2, 0, 0},    /* stride 2, no padding */
+    {4, 6, 5, 5, 3, 1, 1, 1, 1, 0, 0},    /* 1x1, several images per chunk */
+    {2, 6, 40, 33, 5, 1, 1, 1, 1, 0, 0},  /* 1x1 on the input itself (one image per chunk) */
+    {2, 4, 9, 9, 8, 1, 1, 2, 2, 0, 0},    /* 1x1 stride 2: the shortcut */
+    {3, 3, 34, 33, 4, 3, 3, 1, 1, 1, 1},  /* one image per chunk, im2col */
+    {5, 2, 20, 20, 3, 3, 3, 1, 1, 1, 1},  /* chunks of 3 then 2 images */
+    {2, 2, 6, 8, 3, 2, 3, 1, 2, 1, 0},    /* non-square kernel, mixed strides */
+    {1, 2, 4, 4, 3, 5, 5, 1, 1, 2, 2},    /* 5x5 over a 4x4 map */
+    {5, 3, 3, 3, 4, 3, 3, 3, 3, 1, 1},    /* 1x1 output */
+    {2, 1, 8, 8, 6, 3, 3, 1, 1, 1, 1},    /* one input channel (grey stem) */
+    {2, 30, 5, 4, 3, 3, 3, 1, 1, 1, 1},   /* channel slices of 28 + 2 */
+    {3, 23, 6, 5, 3, 5, 5, 2, 1, 2, 2},   /* 5x5: slices of 10 + 10 + 3, chunks of 3 images */
+    {2, 260, 3, 3, 2, 1, 1, 2, 2, 0, 0},  /* 1x1 stride 2: slices of 256 + 4 */
+    {3, 300, 2, 2, 4, 1, 1, 1, 1, 0, 0},  /* 1x1 direct over a chunk of images, 256 + 44 */
+    {2, 120, 3, 3, 2, 3, 3, 1, 1, 1, 1},  /* filter-gradient slices of 113 + 7 channels */
+};
+#define N_SHAPES (sizeof shapes / sizeof shapes[0])
+
+/* One shape through the three passes; returns the worst relative error. Gradients are
+ * checked with accumulate/+= on top of non-zero starting values. */
+static double check_shape(void *st, const supcon_conv_desc *d, uint64_t seed) {
+    tu_rng r = tu_rng_seed(seed);
+    const int64_t nx = x_size(d), nw = w_size(d), ny = y_size(d);
+    float *x = to_floats(nx), *w = to_floats(nw), *y = to_floats(ny), *dy = to_floats(ny);
+    float *dx = to_floats(nx), *dw = to_floats(nw), *dx0 = to_floats(nx), *dw0 = to_floats(nw);
+    to_fill(&r, x, nx, 1.0);
+    to_fill(&r, w, nw, 0.5);
+    to_fill(&r, dy, ny, 1.0);
+    to_fill(&r, dx0, nx, 1.0);
+    to_fill(&r, dw0, nw, 1.0);
+    double *xd = to_widen(x, nx), *wd = to_widen(w, nw), *dyd = to_widen(dy, ny);
+    double *yr = to_doubles(ny), *dxr = to_doubles(nx), *dwr = to_doubles(nw);
+    ref_forward(d, yr, xd, wd);
+    ref_backward(d, dxr, dwr, dyd, xd, wd);
+
+    /* a workspace that is not 64-byte aligned: the op aligns inside the bytes it asked for */
+    const size_t wsb = sc_cpu_conv2d_workspace_bytes(st, d);
+    char *ws_mem = malloc(wsb + 4);
+    void *ws = ws_mem + 4;
+    assert_int_equal(sc_cpu_conv2d_forward(st, d, y, x, w, ws, wsb), SUPCON_OK);
+    double worst = to_err(y, yr, ny);
+
+    /* overwrite: start from garbage */
+    for (int64_t i = 0; i < nx; i++) dx[i] = NAN;
+    assert_int_equal(sc_cpu_conv2d_backward_data(st, d, dx, dy, w, 0, ws, wsb), SUPCON_OK);
+    double e = to_err(dx, dxr, nx);
+    worst = e > worst ? e : worst;
+
+    /* accumulate: dx0 + dL/dx */
+    memcpy(dx, dx0, sizeof(float) * (size_t)nx);
+    assert_int_equal(sc_cpu_conv2d_backward_data(st, d, dx, dy, w, 1, ws, wsb), SUPCON_OK);
+    for (int64_t i = 0; i < nx; i++) dxr[i] += dx0[i];
+    e = to_err(dx, dxr, nx);
+    worst = e > worst ? e : worst;
+
+    memcpy(dw, dw0, sizeof(float) * (size_t)nw);
+    assert_int_equal(sc_cpu_conv2d_backward_filter(st, d, dw, dy, x, ws, wsb), SUPCON_OK);
+    for (int64_t i = 0; i < nw; i++) dwr[i] += dw0[i];
+    e = to_err(dw, dwr, nw);
+    worst = e > worst ? e : worst;
+
+    free(ws_mem);
+    free(x), free(w), free(y), free(dy), free(dx), free(dw), free(dx0), free(dw0);
+    free(xd), free(wd), free(dyd), free(yr), free(dxr), free(dwr);
+    return worst;
+}
+
+static void test_matches_reference(void **unused) {
+    void *st = to_state(2);
+    assert_non_null(st);
+    for (size_t s = 0; s < N_SHAPES; s++) {
+        const supcon_conv_desc *d = &shapes[s];
+        const double e = check_shape(st, d, 100 + s);
+        if (!(e < 2e-6))
+            fail_msg("shape %zu (n %lld, %lld->%lld, %lldx%lld, k %lldx%lld, s %lld/%lld, p %lld/%lld): error %g",
+                     s, (long long)d->n, (long long)d->c_in, (long long)d->c_out, (long long)d->h,
+                     (long long)d->w, (long long)d->kh, (long long)d->kw, (long long)d->stride_h,
+                     (long long)d->stride_w, (long long)d->pad_h, (long long)d->pad_w, e);
+    }
+    to_close(st);
+}
+
+/* L = sum y . proj, so dL/dy = proj. */
+static double ref_objective(const supcon_conv_desc *d, const double *x, const double *w, const double *proj,
+                            double *ybuf) {
+    ref_forward(d, ybuf, x, w);
+    double s = 0.0;
+    for (int64_t i = 0; i < y_size(d); i++) s += ybuf[i] * proj[i];
+    return s;
+}
+
+static void test_reference_gradients_finite_differences(void **unused) {
+    static const supcon_conv_desc fd_shapes[] = {
+        {2, 3, 5, 6, 2, 3, 3, 2, 2, 1, 1},
+        {1, 2, 4, 5, 3, 2, 3, 1, 2, 1, 0},
+        {2, 3, 3, 4, 2, 1, 1, 1, 1, 0, 0},
+    };
+    for (size_t s = 0; s < sizeof fd_shapes / sizeof fd_shapes[0]; s++) {
+        const supcon_conv_desc *d = &fd_shapes[s];
+        tu_rng r = tu_rng_seed(7 + s);
+        const int64_t nx = x_size(d), nw = w_size(d), ny = y_size(d);
+        double *x = to_doubles(nx), *w = to_doubles(nw), *proj = to_doubles(ny), *ybuf = to_doubles(ny);
+        double *dx = to_doubles(nx), *dw = to_doubles(nw), *fx = to_doubles(nx), *fw = to_doubles(nw);
+        for (int64_t i = 0; i < nx; i++) x[i] = tu_normal(&r);
+        for (int64_t i = 0; i < nw; i++) w[i] = tu_normal(&r);
+        for (int64_t i = 0; i < ny; i++) proj[i] = tu_normal(&r);
+        ref_backward(d, dx, dw, proj, x, w);
+        for (int64_t i = 0; i < nx; i++) TO_CENTRAL(ref_objective(d, x, w, proj, ybuf), x, i, 1e-5, fx[i]);
+        for (int64_t i = 0; i < nw; i++) TO_CENTRAL(ref_objective(d, x, w, proj, ybuf), w, i, 1e-5, fw[i]);
+        assert_true(to_err_dd(dx, fx, nx) < 1e-8);
+        assert_true(to_err_dd(dw, fw, nw) < 1e-8);
+        free(x), free(w), free(proj), free(ybuf), free(dx), free(dw), free(fx), free(fw);
+    }
+}
+
+static void test_matches_pytorch(void **unused) {
+    tu_fixture f;
+    assert_int_equal(tu_fixture_load(&f, SUPCON_TEST_FIXTURES "/ops_conv.txt"), 0);
+    void *st = to_state(2);
+    assert_non_null(st);
+    for (int c = 0; c < 2; c++) {
+        char key[32];
+        int64_t dv[11];
+        snprintf(key, sizeof key, "c%d_desc", c);
+        assert_int_equal(tu_fixture_ints(&f, key, dv, 11), 11);
+        const supcon_conv_desc d = {dv[0], dv[1], dv[2], dv[3], dv[4], dv[5], dv[6], dv[7], dv[8], dv[9], dv[10]};
+        const int64_t nx = x_size(&d), nw = w_size(&d), ny = y_size(&d);
+        float *x = to_floats(nx), *w = to_floats(nw), *dy = to_floats(ny), *y = to_floats(ny);
+        float *dx = to_floats(nx), *dw = to_floats(nw);
+        double *yt = to_doubles(ny), *dxt = to_doubles(nx), *dwt = to_doubles(nw);
+#define LOAD(fn, name, buf, count)                                                                 \
+    snprintf(key, sizeof key, "c%d_" name, c);                                                     \
+    assert_int_equal(fn(&f, key, buf, count), count)
+        LOAD(tu_fixture_floats, "x", x, nx);
+        LOAD(tu_fixture_floats, "w", w, nw);
+        LOAD(tu_fixture_floats, "dy", dy, ny);
+        LOAD(tu_fixture_doubles, "y", yt, ny);
+        LOAD(tu_fixture_doubles, "dx", dxt, nx);
+        LOAD(tu_fixture_doubles, "dw", dwt, nw);
+#undef LOAD
+        const size_t wsb = sc_cpu_conv2d_workspace_bytes(st, &d);
+        void *ws = malloc(wsb);
+        assert_int_equal(sc_cpu_conv2d_forward(st, &d, y, x, w, ws, wsb), SUPCON_OK);
+        assert_int_equal(sc_cpu_conv2d_backward_data(st, &d, dx, dy, w, 0, ws, wsb), SUPCON_OK);
+        assert_int_equal(sc_cpu_conv2d_backward_filter(st, &d, dw, dy, x, ws, wsb), SUPCON_OK);
+        assert_true(to_err(y, yt, ny) < 1e-6);
+        assert_true(to_err(dx, dxt, nx) < 1e-6);
+        assert_true(to_err(dw, dwt, nw) < 1e-6);
+        free(ws);
+        free(x), free(w), free(dy), free(y), free(dx), free(dw), free(yt), free(dxt), free(dwt);
+    }
+    to_close(st);
+    tu_fixture_free(&f);
+}
+
+/* The same bits for 1 and 3 worker threads, every pass. */
+static void test_thread_count_does_not_change_results(void **unused) {
+    void *st1 = to_state(1), *st3 = to_state(3);
+    assert_non_null(st1);
+    assert_non_null(st3);
+    for (size_t s = 0; s < N_SHAPES; s++) {
+        const supcon_conv_desc *d = &shapes[s];
+        tu_rng r = tu_rng_seed(900 + s);
+        const int64_t nx = x_size(d), nw = w_size(d), ny = y_size(d);
+        float *x = to_floats(nx), *w = to_floats(nw), *dy = to_floats(ny);
+        float *out[2][3];
+        to_fill(&r, x, nx, 1.0);
+        to_fill(&r, w, nw, 1.0);
+        to_fill(&r, dy, ny, 1.0);
+        const size_t wsb = sc_cpu_conv2d_workspace_bytes(st1, d);
+        void *ws = malloc(wsb);
+        for (int t = 0; t < 2; t++) {
+            void *st = t ? st3 : st1;
+            out[t][0] = to_floats(ny), out[t][1] = to_floats(nx), out[t][2] = to_floats(nw);
+            assert_int_equal(sc_cpu_conv2d_forward(st, d, out[t][0], x, w, ws, wsb), SUPCON_OK);
+            assert_int_equal(sc_cpu_conv2d_backward_data(st, d, out[t][1], dy, w, 0, ws, wsb), SUPCON_OK);
+            assert_int_equal(sc_cpu_conv2d_backward_filter(st, d, out[t][2], dy, x, ws, wsb), SUPCON_OK);
+        }
+        assert_memory_equal(out[0][0], out[1][0], sizeof(float) * (size_t)ny);
+        assert_memory_equal(out[0][1], out[1][1], sizeof(float) * (size_t)nx);
+        assert_memory_equal(out[0][2], out[1][2], sizeof(float) * (size_t)nw);
+        for (int t = 0; t < 2; t++)
+            for (int k = 0; k < 3; k++) free(out[t][k]);
+        free(ws), free(x), free(w), free(dy);
+    }
+    to_close(st1);
+    to_close(st3);
+}
+
+static void test_workspace_too_small_is_an_error(void **unused) {
+    void *st = to_state(1);
+    const supcon_conv_desc d = {2, 3, 8, 8, 4, 3, 3, 1, 1, 1, 1};
+    const size_t wsb = sc_cpu_conv2d_workspace_bytes(st, &d);
+    float *x = to_floats(x_size(&d)), *w = to_floats(w_size(&d)), *y = to_floats(y_size(&d));
+    void *ws = malloc(wsb);
+    assert_int_equal(sc_cpu_conv2d_forward(st, &d, y, x, w, ws, wsb - 1), SUPCON_ERR_INVALID_ARGUMENT);
+    assert_non_null(strstr(to_msg(st), "workspace"));
+    assert_int_equal(sc_cpu_conv2d_backward_data(st, &d, x, y, w, 0, NULL, 0), SUPCON_ERR_INVALID_ARGUMENT);
+    assert_int_equal(sc_cpu_conv2d_backward_filter(st, &d, w, y, x, ws, 16), SUPCON_ERR_INVALID_ARGUMENT);
+    /* the table carries the same functions */
+    assert_ptr_equal(sc_cpu_backend()->conv2d_forward, sc_cpu_conv2d_forward);
+    assert_int_equal(sc_cpu_backend()->abi, SUPCON_BACKEND_ABI);
+    free(ws), free(x), free(w), free(y);
+    to_close(st);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_matches_reference),
+        cmocka_unit_test(test_reference_gradients_finite_differences),
+        cmocka_unit_test(test_matches_pytorch),
+        cmocka_unit_test(test_thread_count_does_not_change_results),
+        cmocka_unit_test(test_workspace_too_small_is_an_error),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
