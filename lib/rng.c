@@ -164,3 +164,19 @@ double sc_rng_normal(sc_rng *r)
     double u2 = sc_rng_uniform(r);
     return sqrt(-2.0 * log(u1)) * cos(6.283185307179586476925 * u2);
 }
+
+double sc_rng_normal_at(uint64_t seed, uint64_t stream, uint64_t k)
+{
+    sc_rng r;
+    sc_rng_init(&r, seed, stream);
+    sc_rng_seek(&r, k);
+    return sc_rng_normal(&r);
+}
+
+double sc_rng_uniform_at(uint64_t seed, uint64_t stream, uint64_t k)
+{
+    sc_rng r;
+    sc_rng_init(&r, seed, stream);
+    sc_rng_seek(&r, k);
+    return sc_rng_uniform(&r);
+}

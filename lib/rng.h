@@ -46,4 +46,9 @@ uint64_t sc_rng_below(sc_rng *r, uint64_t n);
 /* Standard normal (Box-Muller on two uniforms; consumes 4 words). */
 double sc_rng_normal(sc_rng *r);
 
+/* Element k of a stream, for filling arrays in any order or split over threads (weight
+ * initialisation): each uses block k alone, so element k never depends on elements < k. */
+double sc_rng_normal_at(uint64_t seed, uint64_t stream, uint64_t k);
+double sc_rng_uniform_at(uint64_t seed, uint64_t stream, uint64_t k); /* [0, 1), 53 bits */
+
 #endif

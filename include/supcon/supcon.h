@@ -6,5 +6,6 @@
 #include "core.h"
 #include "tensor.h"
 #include "loss.h"
+#include "data.h"
 
 #endif /* SUPCON_SUPCON_H */
