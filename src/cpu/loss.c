@@ -27,8 +27,10 @@
 #include "supcon/loss.h"
 #include "vmath.h"
 
-/* Logits of one block stay under this many floats (16 MB); larger blocks measured no faster. */
+/* Logits of one block stay under this many floats (16 MB) unless that would leave fewer
+ * than SC_MIN_ROWS anchors per block (then 512 x N_C: 128 MB at N_C = 65536). */
 #define SC_BLOCK_FLOATS ((int64_t)1 << 22)
+#define SC_MIN_ROWS 512
 
 #define SC_VECTOR_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
 
@@ -260,8 +262,11 @@ supcon_status sc_cpu_loss(void *state, const supcon_loss_problem *p, double *val
     sc_cpu *st = state;
     const int64_t na = p->n_anchors, nc = p->n_contrast, d = p->dim;
     const int workers = sc_pool_size(st->pool);
+    /* At least SC_MIN_ROWS anchors per block: every block repacks the contrast set for its
+     * GEMMs and rewrites all of dC, so thin blocks at large N_C cost N_C x D traffic each. */
     int64_t rows = SC_BLOCK_FLOATS / nc;
-    rows = rows < 1 ? 1 : rows > na ? na : rows;
+    rows = rows < SC_MIN_ROWS ? SC_MIN_ROWS : rows;
+    rows = rows > na ? na : rows;
 
     /* One allocation holds the block and the per-worker weight and exponential rows. */
     size_t block_floats = (size_t)(rows * nc), weight_floats = (size_t)workers * 2 * (size_t)nc;
