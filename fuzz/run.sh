@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Build the libFuzzer targets (clang, ASan) and run each for a bounded time.
 #
-# usage: fuzz/run.sh [SECONDS_PER_TARGET] [TARGET...]     (default 60 s; cifar idx image)
+# usage: fuzz/run.sh [SECONDS_PER_TARGET] [TARGET...]     (default 60 s; cifar idx image safetensors)
 # env:   FUZZ_BUILD   build folder (default build-fuzz in the repository root)
 #        FUZZ_JOBS    parallel build jobs (default 2)
 # Seeds come from fuzz/corpus/<target>/ and are never written to; new inputs go to a
@@ -14,7 +14,7 @@ root=$(cd "$here/.." && pwd)
 secs=${1:-60}
 shift || true
 targets=("$@")
-[[ ${#targets[@]} -gt 0 ]] || targets=(cifar idx image)
+[[ ${#targets[@]} -gt 0 ]] || targets=(cifar idx image safetensors)
 build=${FUZZ_BUILD:-$root/build-fuzz}
 jobs=${FUZZ_JOBS:-2}
 

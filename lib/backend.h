@@ -14,7 +14,7 @@
 extern "C" {
 #endif
 
-#define SUPCON_BACKEND_ABI 2u
+#define SUPCON_BACKEND_ABI 3u
 
 /* How a backend's state reports why a call failed: the backend writes a message here and
  * returns a status; the core copies the message into the context's last error. */
@@ -74,6 +74,27 @@ static inline int64_t supcon_conv_out_h(const supcon_conv_desc *d) {
 static inline int64_t supcon_conv_out_w(const supcon_conv_desc *d) {
     return (d->w + 2 * d->pad_w - d->kw) / d->stride_w + 1;
 }
+
+/* One run of an SGD update (ABI 3): count parameters with their gradients and momentum
+ * buffers, contiguous, under one set of hyper-parameters already rounded to float as
+ * PyTorch's kernels round them. Per element, in float, as torch.optim.SGD (1.13):
+ *   d = grad + weight_decay * param                      (skipped when weight_decay == 0)
+ *   momentum != 0:  buf = first ? d : momentum * buf + one_minus_dampening * d
+ *                   d = nesterov ? d + momentum * buf : buf
+ *   param = param - lr * d
+ * Pointers are backend memory; momentum_buffer is NULL when momentum == 0. */
+typedef struct supcon_sgd_segment {
+    float *param;
+    const float *grad;
+    float *momentum_buffer;
+    int64_t count;
+    float lr;
+    float weight_decay;
+    float momentum;
+    float one_minus_dampening;
+    int nesterov;
+    int first; /* 1: the buffer holds nothing yet (PyTorch's first step: buf = clone(d)) */
+} supcon_sgd_segment;
 
 typedef struct supcon_backend_ops {
     uint32_t abi; /* SUPCON_BACKEND_ABI the backend was built against */
@@ -151,6 +172,10 @@ typedef struct supcon_backend_ops {
                                   const float *logits, const int64_t *labels, int64_t n, int64_t classes);
     supcon_status (*xent_backward)(void *state, float *dlogits, const float *probs, const int64_t *labels,
                                    int64_t n, int64_t classes, float dloss);
+
+    /* ---- Optimiser (ABI 3). Every segment of segs[0..count) updated in place; segments
+     * never overlap one another. Results do not depend on how the work is split. */
+    supcon_status (*sgd_update)(void *state, const supcon_sgd_segment *segs, int64_t count);
 } supcon_backend_ops;
 
 /* The entry point a backend module exports (the CUDA module as a dlsym-able symbol). */

@@ -7,5 +7,8 @@
 #include "tensor.h"
 #include "loss.h"
 #include "data.h"
+#include "model.h"
+#include "optim.h"
+#include "checkpoint.h"
 
 #endif /* SUPCON_SUPCON_H */

@@ -8,6 +8,7 @@
 #include "cpu_backend.h"
 #include "ops.h"
 #include "registry.h"
+#include "sgd.h"
 
 supcon_status sc_cpu_fail(sc_cpu *st, supcon_status s, const char *fmt, ...) {
     va_list ap;
@@ -131,6 +132,7 @@ static const supcon_backend_ops sc_cpu_ops = {
     .l2norm_backward = sc_cpu_l2norm_backward,
     .xent_forward = sc_cpu_xent_forward,
     .xent_backward = sc_cpu_xent_backward,
+    .sgd_update = sc_cpu_sgd_update,
 };
 
 const supcon_backend_ops *sc_cpu_backend(void) { return &sc_cpu_ops; }
