@@ -42,10 +42,12 @@ size_t sc_gemm_ws_floats(int workers) {
  * memory (rows when A is stored m x k, columns when stored k x m); the scattered writes
  * land in the small packed block, which stays in cache. */
 static void sc_pack_a(float *dst, const float *a, int64_t lda, int trans, int64_t i0, int64_t mc, int64_t p0,
-                      int64_t kc, int mr) {
+                      int64_t kc, int mr, sc_pack_a_fn pack_rows) {
     for (int64_t ip = 0; ip < mc; ip += mr) {
         const int64_t rows = mc - ip < mr ? mc - ip : mr;
-        if (!trans) {
+        if (!trans && pack_rows) {
+            pack_rows(dst, a + (i0 + ip) * lda + p0, lda, rows, kc);
+        } else if (!trans) {
             for (int64_t i = 0; i < rows; i++) {
                 const float *src = a + (i0 + ip + i) * lda + p0;
                 for (int64_t p = 0; p < kc; p++) dst[p * mr + i] = src[p];
@@ -120,7 +122,7 @@ static void sc_block_task(void *arg, int64_t begin, int64_t end, int worker) {
         const int64_t blk = t / g->col_chunks, chunk = t % g->col_chunks;
         const int64_t i0 = blk * SC_MC, mc = g->m - i0 < SC_MC ? g->m - i0 : SC_MC;
         if (blk != packed_block) {
-            sc_pack_a(apack, g->a, g->lda, g->trans_a, i0, mc, g->pc, g->kc, mr);
+            sc_pack_a(apack, g->a, g->lda, g->trans_a, i0, mc, g->pc, g->kc, mr, g->kd->pack_a_rows);
             packed_block = blk;
         }
         const int64_t q0 = chunk * g->chunk_panels;

@@ -13,10 +13,15 @@
 typedef void (*sc_ukernel_fn)(int64_t kc, const float *a, const float *b, float *c, int64_t ldc, float alpha,
                               float beta);
 
+/* Packs one panel of A stored m x k (row-major, lda): dst[p * mr + i] = a[i * lda + p] for
+ * i < rows, 0 for rows <= i < mr, p < kc. NULL: the driver's scalar loop. */
+typedef void (*sc_pack_a_fn)(float *dst, const float *a, int64_t lda, int64_t rows, int64_t kc);
+
 typedef struct sc_ukernel_desc {
     int mr, nr;
     sc_ukernel_fn fn;
     const char *name;
+    sc_pack_a_fn pack_a_rows;
 } sc_ukernel_desc;
 
 extern const sc_ukernel_desc sc_ukernel_avx512; /* 12 x 32 */
