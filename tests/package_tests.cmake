@@ -1,5 +1,6 @@
-# Packaging tests: what libsupcon.so exports and depends on, and a program built against the
-# installed package with CMake and with pkg-config. Plus the examples, run as users would.
+# Packaging tests: what libsupcon.so exports and depends on, a program built against the
+# installed package with CMake and with pkg-config, and the API reference against the
+# headers. Plus the examples, run as users would.
 
 find_program(SUPCON_BASH bash REQUIRED)
 
@@ -24,6 +25,13 @@ add_test(NAME package_install
           ${CMAKE_C_COMPILER} ${PROJECT_VERSION} "${SUPCON_SANITIZE}")
 # Builds three small CMake projects: give it room on a slow machine.
 set_tests_properties(package_install PROPERTIES LABELS "package" TIMEOUT 600)
+
+# docs/api.md names every SUPCON_API function of the headers, and shows no call to one that
+# is gone: the hand-written reference cannot fall behind the API unnoticed. Needs no build.
+add_test(NAME package_api_doc
+  COMMAND ${SUPCON_BASH} ${CMAKE_CURRENT_SOURCE_DIR}/test_api_doc.sh
+          ${PROJECT_SOURCE_DIR}/include/supcon ${PROJECT_SOURCE_DIR}/docs/api.md)
+set_tests_properties(package_api_doc PROPERTIES LABELS "package")
 
 if(TARGET loss_in_your_trainer)
   add_test(NAME example_loss_in_your_trainer COMMAND loss_in_your_trainer)
