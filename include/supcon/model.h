@@ -88,8 +88,9 @@ SUPCON_API supcon_status supcon_model_set_encoder_frozen(supcon_model *m, int fr
 /** Plan and allocate activations for batches of up to n images of h x w now, so that the
  *  first forward does not allocate. Optional: a forward with a larger batch than any seen
  *  re-plans by itself (allocating once); smaller or equal batches never allocate.
- *  Errors: ERR_INVALID_ARGUMENT (m NULL, n, h or w < 1), ERR_SHAPE (h, w too small for the
- *  network), ERR_OUT_OF_MEMORY. */
+ *  Any h, w >= 1 works (padding keeps every stage at least 1 x 1, as in PyTorch).
+ *  Errors: ERR_INVALID_ARGUMENT (m NULL, n, h or w < 1), ERR_SHAPE (a batch so large its
+ *  sizes overflow), ERR_OUT_OF_MEMORY. */
 SUPCON_API supcon_status supcon_model_reserve(supcon_model *m, int64_t n, int64_t h, int64_t w);
 /** Bytes the model holds now: parameters, gradients, buffers, activation arena and the
  *  convolution workspace (the same bytes also count in supcon_context_bytes_in_use). */

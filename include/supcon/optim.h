@@ -28,7 +28,7 @@ typedef enum supcon_program {
  *  1..warm_epochs. */
 typedef struct supcon_lr_config {
     size_t struct_size;   /* sizeof(supcon_lr_config): set by the _default functions */
-    double learning_rate; /* base rate, > 0. Default 0.05 */
+    double learning_rate; /* base rate, >= 0. Default 0.05 */
     int epochs;           /* E >= 1, the cosine period. Default 1000 */
     int cosine;           /* 1: cosine annealing; 0: step decay. Default 0 */
     double decay_rate;    /* r >= 0: step factor, and eta_min = lr * r^3. Default 0.1 */
@@ -167,16 +167,19 @@ typedef struct supcon_safetensors supcon_safetensors;
 
 /** Add the optimiser's state to a tensor file: an F32 entry
  *  "optimizer.momentum_buffer.<param name>" per parameter that has a buffer, and metadata
- *  "optimizer.steps" and "optimizer.group.<g>.lr" (decimal, round-trip exact).
+ *  "optimizer.steps", "optimizer.groups" and per group "optimizer.group.<g>.lr" and its
+ *  momentum, weight decay, dampening and Nesterov setting (decimal, round-trip exact).
  *  Errors: those of supcon_safetensors_add (a name already present), ERR_OUT_OF_MEMORY. */
 SUPCON_API supcon_status supcon_sgd_save_state(const supcon_sgd *opt, supcon_safetensors *file);
 
 /** Restore what supcon_sgd_save_state wrote: buffers by parameter name (names with
  *  "module." components match), steps and each group's rate. Strict: every parameter of a
  *  group with momentum must have a buffer once steps > 0, every buffer entry must name a
- *  parameter, shapes and dtypes must match; nothing changes unless all checks pass.
- *  Errors: ERR_FORMAT (missing, extra or malformed entries or metadata, each named),
- *  ERR_SHAPE, ERR_DTYPE, ERR_OUT_OF_MEMORY, ERR_DEVICE. */
+ *  parameter, shapes and dtypes must match, the group count must equal the optimiser's;
+ *  nothing changes unless all checks pass. Afterwards the parameter list is fixed.
+ *  Errors: ERR_INVALID_ARGUMENT (NULL), ERR_STATE (the optimiser cannot take state now),
+ *  ERR_FORMAT (missing, extra or malformed entries or metadata, each named), ERR_SHAPE,
+ *  ERR_DTYPE, ERR_OUT_OF_MEMORY, ERR_DEVICE. */
 SUPCON_API supcon_status supcon_sgd_load_state(supcon_sgd *opt, const supcon_safetensors *file);
 
 #ifdef __cplusplus
