@@ -9,3 +9,22 @@ if(TARGET supcon_cuda)
   # The module is loaded at run time, not linked: build it before the test runs.
   add_dependencies(test_cuda_parity supcon_cuda)
 endif()
+
+# The CUDA layers (src/cuda/ops.h) against the CPU's, slot by slot through the backend tables:
+# internal, so the static archive; the module is dlopened from where the build put it.
+supcon_add_internal_test(test_cuda_ops
+  SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/test_cuda_ops.c
+  LABELS gpu LIBS ${CMAKE_DL_LIBS})
+set_tests_properties(test_cuda_ops PROPERTIES TIMEOUT 300)
+if(TARGET supcon_cuda)
+  target_compile_definitions(test_cuda_ops PRIVATE SUPCON_TEST_CUDA_MODULE="$<TARGET_FILE:supcon_cuda>")
+  add_dependencies(test_cuda_ops supcon_cuda)
+endif()
+
+# A whole SupCon training step (ResNet-18 + head + loss + SGD) on CUDA against the CPU, public
+# API only.
+supcon_add_test(test_cuda_model SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/test_cuda_model.c LABELS gpu)
+set_tests_properties(test_cuda_model PROPERTIES TIMEOUT 300)
+if(TARGET supcon_cuda)
+  add_dependencies(test_cuda_model supcon_cuda)
+endif()

@@ -172,7 +172,8 @@ if [ $build_ok = 1 ]; then
     rc_gpu=$?
     gpu_tests=$(grep -c -E 'Test +#[0-9]+: ' "$LOGS/ctest.log")
     gpu_skipped=$(grep -c -E '\*\*\*Skipped' "$LOGS/ctest.log")
-    gpu_line=$(grep -oE '[a-z_]+: [0-9]+ passed, [0-9]+ failed' "$LOGS/ctest.log" | tail -1)
+    # Every gpu test's own count line (cuda_parity: ..., cuda_ops: ...), joined.
+    gpu_line=$(grep -oE '[a-z_]+: [0-9]+ passed, [0-9]+ failed' "$LOGS/ctest.log" | paste -sd ';' - | sed 's/;/; /g')
     if [ $rc_gpu = 0 ] && [ "$gpu_skipped" = 0 ] && [ "$gpu_tests" -gt 0 ]; then
         note "tests gpu" "ok" "$gpu_tests test(s); ${gpu_line:-passed}"
     elif [ "$gpu_skipped" != 0 ]; then
@@ -180,6 +181,9 @@ if [ $build_ok = 1 ]; then
     else
         note "tests gpu" "FAIL" "${gpu_line:-exit $rc_gpu}; first: $(grep -m1 -oE 'FAIL .*' "$LOGS/ctest.log" | cut -c1-150)"
     fi
+    # test_cuda_ops: the worst CUDA-vs-CPU relative error of each layer family.
+    ops_err=$(grep -m1 -oE 'worst relative error:.*' "$LOGS/ctest.log")
+    [ -n "$ops_err" ] && note "cuda ops err" "info" "${ops_err#worst relative error: }"
     run ctest-rest 150 "$LOGS/ctest.log" ctest --test-dir "$BUILD" --output-on-failure -LE gpu -j4 --timeout 140
     rc_rest=$?
     rest_line=$(grep -E 'tests passed, [0-9]+ tests failed out of' "$LOGS/ctest.log" | tail -1)

@@ -1,6 +1,7 @@
-/* The CUDA backend table: device selection, the per-context stream and cuBLAS handle,
- * error translation, memory and copies, the non-finite scan and the (b,v) <-> (v,b) swap.
- * The loss itself is in loss.cu. Every CUDA and cuBLAS status is checked. */
+/* The CUDA backend table: device selection, the per-context stream, cuBLAS and cuDNN
+ * handles, error translation, memory and copies, the non-finite scan and the (b,v) <-> (v,b)
+ * swap. The loss is in loss.cu, the layers in the files ops.h lists. Every CUDA, cuBLAS and
+ * cuDNN status is checked. */
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,6 +10,7 @@
 #include <type_traits>
 
 #include "cuda_backend.h"
+#include "ops.h"
 
 /* ---- Errors ------------------------------------------------------------------------- */
 
@@ -37,6 +39,20 @@ supcon_status sc_cublas_check(sc_cuda_state *st, cublasStatus_t e, const char *c
     supcon_status s = e == CUBLAS_STATUS_ALLOC_FAILED ? SUPCON_ERR_OUT_OF_MEMORY : SUPCON_ERR_DEVICE;
     return sc_cuda_fail(st, s, "%s failed: %s (%s)", call, cublasGetStatusString(e),
                         cublasGetStatusName(e));
+}
+
+supcon_status sc_cudnn_check(sc_cuda_state *st, cudnnStatus_t e, const char *call)
+{
+    if (e == CUDNN_STATUS_SUCCESS)
+        return SUPCON_OK;
+    supcon_status s = e == CUDNN_STATUS_INTERNAL_ERROR_HOST_ALLOCATION_FAILED ||
+                              e == CUDNN_STATUS_INTERNAL_ERROR_DEVICE_ALLOCATION_FAILED
+                          ? SUPCON_ERR_OUT_OF_MEMORY
+                          : SUPCON_ERR_DEVICE;
+    char detail[256] = "";
+    cudnnGetLastErrorString(detail, sizeof detail);
+    return sc_cuda_fail(st, s, "%s failed: %s (%d)%s%s", call, cudnnGetErrorString(e), (int)e,
+                        detail[0] ? ": " : "", detail);
 }
 
 supcon_status sc_cuda_launched(sc_cuda_state *st, const char *kernel)
@@ -110,6 +126,11 @@ static void sc_cuda_shutdown(void *state)
         (void)cudaFree(st->ws);
     if (st->scratch)
         (void)cudaFree(st->scratch);
+    if (st->layer_scratch)
+        (void)cudaFree(st->layer_scratch);
+    sc_cuda_conv_cache_destroy(st);
+    if (st->dnn)
+        (void)cudnnDestroy(st->dnn);
     if (st->blas)
         (void)cublasDestroy(st->blas);
     if (st->stream)
@@ -165,6 +186,25 @@ static supcon_status sc_cuda_init_state(sc_cuda_state *st, const supcon_backend_
     if (s != SUPCON_OK)
         return s;
     st->tile_bytes = sc_cuda_tile_budget();
+
+    s = sc_cudnn_check(st, cudnnCreate(&st->dnn), "cudnnCreate");
+    if (s != SUPCON_OK)
+        return s;
+    s = sc_cudnn_check(st, cudnnSetStream(st->dnn, st->stream), "cudnnSetStream");
+    if (s != SUPCON_OK)
+        return s;
+    s = sc_cuda_conv_cache_create(st);
+    if (s != SUPCON_OK)
+        return s;
+    s = sc_cuda_check(st, cudaMalloc(&st->layer_scratch, SC_CUDA_LAYER_SCRATCH_BYTES),
+                      "cudaMalloc(4 MiB) for the layers' scratch");
+    if (s != SUPCON_OK)
+        return s;
+    st->allow_tf32 = 0;
+    const char *det = getenv("SUPCON_CUDA_CONV_DETERMINISTIC");
+    st->conv_deterministic = !(det && strcmp(det, "0") == 0);
+    const char *find = getenv("SUPCON_CUDA_CONV_FIND");
+    st->conv_find = find && strcmp(find, "1") == 0;
     return SUPCON_OK;
 }
 
@@ -278,14 +318,6 @@ __global__ void sc_nonfinite_kernel(const float *x, int64_t n, unsigned long lon
     }
 }
 
-static unsigned sc_cuda_grid(int64_t work, unsigned threads, unsigned cap)
-{
-    int64_t blocks = (work + threads - 1) / threads;
-    if (blocks < 1)
-        blocks = 1;
-    return blocks > (int64_t)cap ? cap : (unsigned)blocks;
-}
-
 static supcon_status sc_cuda_find_nonfinite(void *state, const float *x, int64_t n, int64_t *first)
 {
     sc_cuda_state *st = (sc_cuda_state *)state;
@@ -361,13 +393,15 @@ static supcon_status sc_cuda_swap_bv(void *state, float *dst, const float *src, 
 static size_t sc_cuda_workspace_bytes(void *state)
 {
     const sc_cuda_state *st = (const sc_cuda_state *)state;
-    return st ? st->ws_bytes + (st->scratch ? sizeof *st->scratch : 0) : 0;
+    return st ? st->ws_bytes + (st->scratch ? sizeof *st->scratch : 0) +
+                    (st->layer_scratch ? SC_CUDA_LAYER_SCRATCH_BYTES : 0)
+              : 0;
 }
 
 /* ---- The table and the module's one export ------------------------------------------ */
 
-/* Filled by name, everything else zero: slots this backend does not implement (the layer ops
- * of later ABIs) stay NULL, which the core reports as ERR_UNSUPPORTED. Built during dlopen. */
+/* Filled by name, everything else zero: slots this backend does not implement stay NULL,
+ * which the core reports as ERR_UNSUPPORTED. Built during dlopen. */
 static supcon_backend_ops sc_cuda_make_ops(void)
 {
     supcon_backend_ops o{};
@@ -385,6 +419,28 @@ static supcon_backend_ops sc_cuda_make_ops(void)
     o.swap_bv = sc_cuda_swap_bv;
     o.loss = sc_cuda_loss;
     o.workspace_bytes = sc_cuda_workspace_bytes;
+    /* Layers (ABI 2), ops.h */
+    o.conv2d_workspace_bytes = sc_cuda_conv2d_workspace_bytes;
+    o.conv2d_forward = sc_cuda_conv2d_forward;
+    o.conv2d_backward_data = sc_cuda_conv2d_backward_data;
+    o.conv2d_backward_filter = sc_cuda_conv2d_backward_filter;
+    o.batchnorm_forward_train = sc_cuda_batchnorm_forward_train;
+    o.batchnorm_forward_infer = sc_cuda_batchnorm_forward_infer;
+    o.batchnorm_backward = sc_cuda_batchnorm_backward;
+    o.relu_forward = sc_cuda_relu_forward;
+    o.relu_backward = sc_cuda_relu_backward;
+    o.add_forward = sc_cuda_add_forward;
+    o.add_relu_forward = sc_cuda_add_relu_forward;
+    o.accumulate = sc_cuda_accumulate;
+    o.avgpool_forward = sc_cuda_avgpool_forward;
+    o.avgpool_backward = sc_cuda_avgpool_backward;
+    o.linear_forward = sc_cuda_linear_forward;
+    o.linear_backward = sc_cuda_linear_backward;
+    o.l2norm_forward = sc_cuda_l2norm_forward;
+    o.l2norm_backward = sc_cuda_l2norm_backward;
+    o.xent_forward = sc_cuda_xent_forward;
+    o.xent_backward = sc_cuda_xent_backward;
+    o.sgd_update = sc_cuda_sgd_update;
     return o;
 }
 

@@ -1,0 +1,163 @@
+/* A whole SupCon training step on CUDA against the same step on the CPU, through the public
+ * API only: a small ResNet-18 with an MLP head, two views of each image as one batch, the
+ * SupConLoss, backward, SGD. Same seed on both, so the weights start equal; after each step
+ * the loss, every parameter's gradient and every parameter and buffer must agree.
+ * Exits 77 ("skipped") where no CUDA device is usable. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <supcon/supcon.h>
+
+#include "test_util.h"
+
+#define B 6      /* samples; two views each */
+#define IMG 16   /* 3 x 16 x 16 images */
+#define STEPS 3
+
+typedef struct side {
+    supcon_context *ctx;
+    supcon_model *model;
+    supcon_loss *loss;
+    supcon_sgd *opt;
+    supcon_tensor *input, *labels, *grad;
+} side;
+
+static int g_fail;
+
+static void must(supcon_status s, supcon_context *ctx, const char *what) {
+    if (s == SUPCON_OK) return;
+    printf("FAIL %s: %s: %s\n", what, supcon_status_name(s), supcon_context_last_error(ctx));
+    exit(1);
+}
+
+static supcon_status open_side(side *sd, supcon_backend_kind kind, const float *img, const int64_t *lab) {
+    memset(sd, 0, sizeof *sd);
+    supcon_context_config cc = supcon_context_config_default();
+    cc.backend = kind;
+    cc.seed = 11;
+    supcon_status s = supcon_context_create(&cc, &sd->ctx);
+    if (s != SUPCON_OK) return s;
+    supcon_model_config mc = supcon_model_config_default();
+    mc.arch = SUPCON_RESNET18;
+    mc.width = 8;
+    mc.feat_dim = 32;
+    must(supcon_model_create(sd->ctx, &mc, &sd->model), sd->ctx, "model_create");
+    must(supcon_model_set_training(sd->model, 1), sd->ctx, "set_training");
+    supcon_loss_config lc = supcon_loss_config_default();
+    lc.temperature = 0.1f;
+    must(supcon_loss_create(sd->ctx, &lc, &sd->loss), sd->ctx, "loss_create");
+    supcon_sgd_config oc = supcon_sgd_config_default();
+    must(supcon_sgd_create(sd->ctx, &oc, &sd->opt), sd->ctx, "sgd_create");
+    must(supcon_sgd_add_model(sd->opt, 0, sd->model, NULL, 0), sd->ctx, "sgd_add_model");
+    const int64_t ishape[4] = {2 * B, 3, IMG, IMG}, lshape[1] = {B}, gshape[3] = {B, 2, 32};
+    must(supcon_tensor_create(sd->ctx, SUPCON_FLOAT32, 4, ishape, &sd->input), sd->ctx, "input");
+    must(supcon_tensor_upload(sd->input, img, sizeof(float) * 2 * B * 3 * IMG * IMG), sd->ctx, "upload input");
+    must(supcon_tensor_create(sd->ctx, SUPCON_INT64, 1, lshape, &sd->labels), sd->ctx, "labels");
+    must(supcon_tensor_upload(sd->labels, lab, sizeof(int64_t) * B), sd->ctx, "upload labels");
+    must(supcon_tensor_create(sd->ctx, SUPCON_FLOAT32, 3, gshape, &sd->grad), sd->ctx, "grad");
+    return SUPCON_OK;
+}
+
+/* One step; the batch is sample-major (rows 2i, 2i+1 are the views of sample i), so the head
+ * output [2B, 32] is the loss's [B, 2, 32] as it stands. */
+static float step(side *sd) {
+    must(supcon_model_zero_grad(sd->model), sd->ctx, "zero_grad");
+    must(supcon_model_forward(sd->model, sd->input), sd->ctx, "forward");
+    supcon_tensor *head = (supcon_tensor *)supcon_model_head_output(sd->model), *view = NULL;
+    const int64_t vshape[3] = {B, 2, 32};
+    must(supcon_tensor_wrap(sd->ctx, SUPCON_FLOAT32, 3, vshape, supcon_tensor_data(head),
+                            supcon_tensor_memory(head), &view),
+         sd->ctx, "wrap head output");
+    float value = NAN;
+    must(supcon_loss_forward(sd->loss, view, sd->labels, NULL, &value), sd->ctx, "loss_forward");
+    must(supcon_loss_backward(sd->loss, sd->grad), sd->ctx, "loss_backward");
+    must(supcon_model_backward(sd->model, sd->grad, NULL, NULL), sd->ctx, "model_backward");
+    must(supcon_sgd_step(sd->opt), sd->ctx, "sgd_step");
+    supcon_tensor_free(view);
+    return value;
+}
+
+/* Relative error in norm of tensor a (CUDA) against b (CPU); -1 on a shape mismatch. */
+static double compare(const supcon_tensor *a, const supcon_tensor *b) {
+    const int64_t n = supcon_tensor_numel(b);
+    if (supcon_tensor_numel(a) != n) return -1;
+    const size_t bytes = supcon_tensor_bytes(b);
+    void *ha = malloc(bytes ? bytes : 1), *hb = malloc(bytes ? bytes : 1);
+    supcon_tensor_download(a, ha, bytes);
+    supcon_tensor_download(b, hb, bytes);
+    double err = 0, norm = 0;
+    for (int64_t i = 0; i < n; i++) {
+        double x, y;
+        if (supcon_tensor_dtype(b) == SUPCON_INT64) {
+            x = (double)((int64_t *)ha)[i];
+            y = (double)((int64_t *)hb)[i];
+        } else {
+            x = ((float *)ha)[i];
+            y = ((float *)hb)[i];
+        }
+        err += (x - y) * (x - y);
+        norm += y * y;
+    }
+    free(ha);
+    free(hb);
+    return norm > 0 ? sqrt(err / norm) : sqrt(err);
+}
+
+static void close_side(side *sd) {
+    supcon_tensor_free(sd->input);
+    supcon_tensor_free(sd->labels);
+    supcon_tensor_free(sd->grad);
+    supcon_sgd_free(sd->opt);
+    supcon_loss_free(sd->loss);
+    supcon_model_free(sd->model);
+    supcon_context_free(sd->ctx);
+}
+
+int main(void) {
+    tu_rng r = tu_rng_seed(2024);
+    float *img = malloc(sizeof(float) * 2 * B * 3 * IMG * IMG);
+    for (int i = 0; i < 2 * B * 3 * IMG * IMG; i++) img[i] = (float)tu_normal(&r);
+    const int64_t lab[B] = {0, 1, 2, 0, 1, 2};
+    side cpu, gpu;
+    supcon_status s = open_side(&gpu, SUPCON_BACKEND_CUDA, img, lab);
+    if (s == SUPCON_ERR_BACKEND_UNAVAILABLE) {
+        printf("skipped: %s\n", supcon_context_last_error(NULL));
+        free(img);
+        return 77;
+    }
+    must(s, NULL, "cuda context");
+    must(open_side(&cpu, SUPCON_BACKEND_CPU, img, lab), NULL, "cpu context");
+
+    int passed = 0;
+    double worst_grad = 0, worst_param = 0;
+    for (int k = 0; k < STEPS; k++) {
+        const float lc = step(&cpu), lg = step(&gpu);
+        const double el = fabs((double)lg - lc) / fabs((double)lc);
+        if (el <= 1e-4) passed++;
+        else printf("FAIL step %d: loss cuda %.7f cpu %.7f (rel %.2e)\n", k, lg, lc, el), g_fail++;
+        /* gradients of this step, then parameters and buffers after the update */
+        const int64_t np = supcon_model_param_count(cpu.model);
+        for (int64_t i = 0; i < np; i++) {
+            const supcon_param_info *pc = supcon_model_param(cpu.model, i), *pg = supcon_model_param(gpu.model, i);
+            if (pc->grad) {
+                const double e = compare(pg->grad, pc->grad);
+                worst_grad = e > worst_grad ? e : worst_grad;
+                if (e >= 0 && e <= 1e-3) passed++;
+                else printf("FAIL step %d: grad %s rel %.2e\n", k, pc->name, e), g_fail++;
+            }
+            const double e = compare(pg->value, pc->value);
+            worst_param = e > worst_param ? e : worst_param;
+            if (e >= 0 && e <= 1e-4) passed++;
+            else printf("FAIL step %d: %s rel %.2e\n", k, pc->name, e), g_fail++;
+        }
+        printf("step %d: loss cpu %.6f cuda %.6f\n", k, lc, lg);
+    }
+    printf("worst relative error: gradients %.2e, parameters and buffers %.2e\n", worst_grad, worst_param);
+    close_side(&cpu);
+    close_side(&gpu);
+    free(img);
+    printf("cuda_model: %d passed, %d failed\n", passed, g_fail);
+    return g_fail ? 1 : 0;
+}
