@@ -184,7 +184,7 @@ if [ $build_ok = 1 ]; then
     # test_cuda_ops: the worst CUDA-vs-CPU relative error of each layer family.
     ops_err=$(grep -m1 -oE 'worst relative error:.*' "$LOGS/ctest.log")
     [ -n "$ops_err" ] && note "cuda ops err" "info" "${ops_err#worst relative error: }"
-    run ctest-rest 150 "$LOGS/ctest.log" ctest --test-dir "$BUILD" --output-on-failure -LE gpu -j4 --timeout 140
+    run ctest-rest 150 "$LOGS/ctest.log" ctest --test-dir "$BUILD" --output-on-failure -LE gpu -j8 --timeout 140
     rc_rest=$?
     rest_line=$(grep -E 'tests passed, [0-9]+ tests failed out of' "$LOGS/ctest.log" | tail -1)
     failed_names=$(sed -n '/The following tests FAILED/,$p' "$LOGS/ctest.log" | grep -E '^\s+[0-9]+ - ' |
@@ -215,6 +215,45 @@ if [ -f bench/loss_torch.py ]; then
     note "bench torch" "$([ $rc = 0 ] && echo ok || echo "rc=$rc")" "bench/loss_torch.py --device cuda"
 else
     note "bench torch" "none" "no bench/loss_torch.py"
+fi
+# Whole training steps (SupCon: two views, encoder + MLP head, loss, backward, SGD) against
+# the same steps in PyTorch on this GPU (fp32, cudnn.benchmark, no TF32).
+model_bin="$BUILD/bin/bench_model"
+if [ $build_ok = 1 ] && [ -x "$model_bin" ] && [ -f bench/model_torch.py ]; then
+    for mcase in "resnet18 256" "resnet18 1024" "resnet50 256"; do
+        set -- $mcase
+        run "model $1/$2" 60 "$LOGS/bench.log" "$model_bin" --backend cuda --case supcon --arch "$1" --bsz "$2" \
+            --warmup 2 --repeat 5 --json
+        grep '^{"kind":"model"' "$LOGS/bench.log" | tail -1 >>"$LOGS/bench.jsonl"
+        run "torch $1/$2" 90 "$LOGS/bench.log" env LD_LIBRARY_PATH="$ORIG_LD_LIBRARY_PATH" PYTHONUNBUFFERED=1 \
+            python3 bench/model_torch.py --device cuda --case supcon --arch "$1" --bsz "$2" --warmup 2 --repeat 5 --json
+        grep '^{"kind": "model"' "$LOGS/bench.log" | tail -1 >>"$LOGS/bench.jsonl"
+    done
+    note "bench model" "ok" "SupCon steps, libsupcon (cuda) and PyTorch"
+fi
+if [ -s "$LOGS/bench.jsonl" ]; then
+    mtable=$(timeout 30 python3 - "$LOGS/bench.jsonl" <<'EOF2'
+import json, sys
+rows = {}
+for line in open(sys.argv[1]):
+    try:
+        r = json.loads(line)
+    except ValueError:
+        continue
+    if r.get("kind") != "model":
+        continue
+    rows.setdefault((r.get("arch"), r.get("bsz")), {})[r.get("impl")] = r
+print("%10s %6s %14s %14s %8s %12s %12s" % ("model", "bsz", "supcon img/s", "torch img/s", "ratio", "supcon MB", "torch MB"))
+for (arch, bsz), d in sorted(rows.items(), key=lambda kv: (str(kv[0][0]), kv[0][1] or 0)):
+    a, b = d.get("libsupcon", {}), d.get("pytorch", {})
+    ia, ib = a.get("images_per_s"), b.get("images_per_s")
+    ma = a.get("ctx_peak_bytes"); mb = b.get("cuda_peak_bytes")
+    print("%10s %6s %14s %14s %8s %12s %12s" % (arch, bsz, "%.0f" % ia if ia else (a.get("error", "-")[:14]),
+          "%.0f" % ib if ib else (b.get("error", "-")[:14]), "%.2fx" % (ia / ib) if ia and ib else "-",
+          "%.0f" % (ma / 1048576.0) if ma else "-", "%.0f" % (mb / 1048576.0) if mb else "-"))
+EOF2
+)
+    while IFS= read -r line; do summary+=("  $line"); done <<<"$mtable"
 fi
 if [ -s "$LOGS/bench.jsonl" ]; then
     # One line per N: libsupcon (cuda) beside PyTorch, and how far their loss values are apart.

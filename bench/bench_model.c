@@ -1,0 +1,452 @@
+/* bench_model: time and memory of whole training steps and of inference through the public
+ * API only (model.h, loss.h, optim.h). One case per run, in a fresh context:
+ *   supcon  two views of bsz images 3x32x32 as one batch of 2*bsz through encoder + MLP head,
+ *           SupConLoss with labels (temperature 0.1), backward, SGD (momentum 0.9, wd 1e-4)
+ *   ce      bsz images through encoder + Linear(d, 10), cross-entropy, backward, SGD
+ *   infer   bsz images through the encoder alone in inference mode (forward only)
+ * Each step is also split into its phases on the same clock (the calls are synchronous on
+ * the CPU backend). A measuring program, not a test: statuses are checked, values are not. */
+#define _POSIX_C_SOURCE 200809L
+#include <errno.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+
+#include <cblas.h>
+
+#include "supcon/supcon.h"
+
+#define NUM_CLASSES 10
+#define IMG 32
+#define CHANNELS 3
+#define FEAT_DIM 128
+
+typedef enum bench_case { CASE_SUPCON = 0, CASE_CE = 1, CASE_INFER = 2 } bench_case;
+static const char *const case_names[] = {"supcon", "ce", "infer"};
+
+typedef struct options {
+    bench_case kind;
+    supcon_arch arch;
+    int64_t bsz;  /* supcon: samples (2 views each); ce, infer: images */
+    int repeat;
+    int warmup;
+    int threads;  /* 0: library default (one per core) */
+    supcon_backend_kind backend; /* --backend cpu|cuda|auto, default cpu */
+    int json;
+    uint64_t seed;
+} options;
+
+/* ---- Clock, memory (as bench_loss.c) --------------------------------------------------- */
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* One "VmXXX:   1234 kB" field of /proc/self/status in bytes, or -1 when unreadable. */
+static long long proc_status_bytes(const char *field) {
+    FILE *f = fopen("/proc/self/status", "r");
+    if (!f) return -1;
+    char line[256];
+    size_t n = strlen(field);
+    long long kb = -1;
+    while (fgets(line, sizeof line, f)) {
+        if (strncmp(line, field, n) == 0 && line[n] == ':') {
+            kb = strtoll(line + n + 1, NULL, 10);
+            break;
+        }
+    }
+    fclose(f);
+    return kb < 0 ? -1 : kb * 1024;
+}
+
+/* VmHWM := VmRSS (Linux >= 4.0), so the peak counts from here. */
+static void reset_peak_rss(void) {
+    FILE *f = fopen("/proc/self/clear_refs", "w");
+    if (!f) return;
+    fputs("5", f);
+    fclose(f);
+}
+
+static long long peak_rss_bytes(void) {
+    long long hwm = proc_status_bytes("VmHWM");
+    if (hwm >= 0) return hwm;
+    struct rusage ru;
+    if (getrusage(RUSAGE_SELF, &ru) != 0) return -1;
+    return (long long)ru.ru_maxrss * 1024;
+}
+
+static long long current_rss_bytes(void) {
+    long long rss = proc_status_bytes("VmRSS");
+    return rss >= 0 ? rss : peak_rss_bytes();
+}
+
+/* ---- Inputs: counter-based splitmix64 ------------------------------------------------- */
+static uint64_t splitmix64_at(uint64_t seed, uint64_t k) {
+    uint64_t z = seed + (k + 1) * 0x9E3779B97F4A7C15ull;
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+
+/* Images: uniform in [-2, 2), about the range of normalised CIFAR pixels. */
+static void make_images(float *x, size_t n, uint64_t seed) {
+    for (size_t i = 0; i < n; ++i)
+        x[i] = (float)((double)(splitmix64_at(seed, i) >> 11) * (4.0 / 9007199254740992.0) - 2.0);
+}
+
+static void make_labels(int64_t *y, int64_t n, uint64_t seed) {
+    for (int64_t i = 0; i < n; ++i)
+        y[i] = (int64_t)(splitmix64_at(seed ^ 0x5EEDull, (uint64_t)i) % NUM_CLASSES);
+}
+
+/* ---- Statistics ------------------------------------------------------------------------ */
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* Median of v[0..n) (sorts a copy). */
+static double median_of(const double *v, int n) {
+    double *c = malloc((size_t)n * sizeof *c);
+    if (!c) abort();
+    memcpy(c, v, (size_t)n * sizeof *c);
+    qsort(c, (size_t)n, sizeof *c, cmp_double);
+    double m = n % 2 ? c[n / 2] : 0.5 * (c[n / 2 - 1] + c[n / 2]);
+    free(c);
+    return m;
+}
+
+/* ---- One case -------------------------------------------------------------------------- */
+enum { PH_FWD = 0, PH_LOSS = 1, PH_BWD = 2, PH_OPT = 3, PH_STEP = 4, NPH = 5 };
+
+typedef struct result {
+    int64_t images;            /* images per step */
+    double ms[NPH];            /* medians: forward, loss (fwd+bwd), model backward, zero_grad+SGD, step */
+    double ms_min;             /* fastest step */
+    double loss;               /* last loss value (0 for infer) */
+    size_t ctx_peak;           /* supcon_context_peak_bytes */
+    size_t model_bytes, act_bytes;
+    long long rss_delta;       /* VmHWM above the RSS with the inputs in place */
+    long long rss_peak;        /* VmHWM, whole process */
+    int64_t params;
+    double *step_ms;           /* the timed steps, in order (owned by the caller) */
+    int ok;
+    char error[256];
+} result;
+
+#define CHECK(call)                                                                          \
+    do {                                                                                     \
+        supcon_status st_ = (call);                                                          \
+        if (st_ != SUPCON_OK) {                                                              \
+            snprintf(res->error, sizeof res->error, "%s: %s (%s)", #call,                    \
+                     supcon_status_name(st_), supcon_context_last_error(ctx));               \
+            goto done;                                                                       \
+        }                                                                                    \
+    } while (0)
+
+static void run_case(const options *o, result *res) {
+    double *step_ms = res->step_ms;
+    memset(res, 0, sizeof *res);
+    res->step_ms = step_ms;
+    res->rss_delta = -1;
+    const int supcon = o->kind == CASE_SUPCON, train = o->kind != CASE_INFER;
+    const int64_t b = o->bsz;
+    const int64_t n = supcon ? 2 * b : b; /* images through the network per step */
+    res->images = n;
+    int64_t ishape[4] = {n, CHANNELS, IMG, IMG};
+    int64_t lshape[1] = {b};
+    int64_t fshape[3] = {b, 2, FEAT_DIM};
+    int64_t gshape[2] = {n, NUM_CLASSES};
+    size_t in_elems = (size_t)(n * CHANNELS * IMG * IMG);
+
+    supcon_context *ctx = NULL;
+    supcon_model *m = NULL;
+    supcon_loss *loss = NULL;
+    supcon_sgd *opt = NULL;
+    supcon_tensor *in = NULL, *lab = NULL, *grad = NULL, *feat = NULL, *sync = NULL;
+    int total = o->warmup + o->repeat;
+    double *t[NPH] = {0};
+    float *host = malloc(in_elems * sizeof *host);
+    int64_t *host_labels = malloc((size_t)b * sizeof *host_labels);
+    for (int p = 0; p < NPH; ++p) t[p] = calloc((size_t)total, sizeof(double));
+    if (!host || !host_labels || !t[0] || !t[1] || !t[2] || !t[3] || !t[4]) {
+        snprintf(res->error, sizeof res->error, "host allocation failed");
+        goto done;
+    }
+    /* Sample-major two-view layout: image i's views at rows 2i and 2i+1, so the head output
+     * [2B, 128] is the loss's [B, 2, 128] without a copy (docs/model.md, "Two views"). The
+     * pixels are random either way; only the layout matters for the step's work. */
+    make_images(host, in_elems, o->seed);
+    make_labels(host_labels, b, o->seed);
+
+    supcon_context_config cc = supcon_context_config_default();
+    cc.backend = o->backend;
+    cc.num_threads = o->threads;
+    cc.seed = o->seed;
+    {
+        supcon_status st = supcon_context_create(&cc, &ctx);
+        if (st != SUPCON_OK) {
+            snprintf(res->error, sizeof res->error, "supcon_context_create: %s (%s)",
+                     supcon_status_name(st), supcon_context_last_error(NULL));
+            goto done;
+        }
+    }
+    if (supcon_context_backend(ctx) == SUPCON_BACKEND_CUDA) {
+        const int64_t one[1] = {1};
+        CHECK(supcon_tensor_create(ctx, SUPCON_FLOAT32, 1, one, &sync));
+    }
+    CHECK(supcon_tensor_create(ctx, SUPCON_FLOAT32, 4, ishape, &in));
+    CHECK(supcon_tensor_upload(in, host, in_elems * sizeof *host));
+    if (train) {
+        CHECK(supcon_tensor_create(ctx, SUPCON_INT64, 1, lshape, &lab));
+        CHECK(supcon_tensor_upload(lab, host_labels, (size_t)b * sizeof *host_labels));
+    }
+
+    /* Memory of the model, optimiser and step, counted from here (inputs in place), as
+     * model_torch.py counts PyTorch's. */
+    reset_peak_rss();
+    long long rss0 = current_rss_bytes();
+
+    supcon_model_config mc = supcon_model_config_default();
+    mc.arch = o->arch;
+    mc.head = supcon ? SUPCON_HEAD_MLP : SUPCON_HEAD_NONE;
+    mc.num_classes = o->kind == CASE_CE ? NUM_CLASSES : 0;
+    CHECK(supcon_model_create(ctx, &mc, &m));
+    CHECK(supcon_model_set_training(m, train));
+    CHECK(supcon_model_reserve(m, n, IMG, IMG));
+    {
+        int64_t off, cnt;
+        CHECK(supcon_model_trainable_range(m, &off, &cnt));
+        res->params = cnt;
+    }
+    if (supcon) {
+        supcon_loss_config lc = supcon_loss_config_default();
+        lc.temperature = 0.1f; /* --temp 0.1; base_temperature stays 0.07 as the reference */
+        CHECK(supcon_loss_create(ctx, &lc, &loss));
+        CHECK(supcon_tensor_create(ctx, SUPCON_FLOAT32, 3, fshape, &grad));
+    } else if (train) {
+        CHECK(supcon_tensor_create(ctx, SUPCON_FLOAT32, 2, gshape, &grad));
+    }
+    if (train) {
+        supcon_sgd_config sc = supcon_sgd_config_default(); /* momentum 0.9, wd 1e-4 */
+        sc.learning_rate = supcon ? 0.05 : 0.2;
+        CHECK(supcon_sgd_create(ctx, &sc, &opt));
+        CHECK(supcon_sgd_add_model(opt, 0, m, NULL, 0));
+    }
+
+    float value = 0.0f;
+    for (int r = 0; r < total; ++r) {
+        double t0 = now_s();
+        CHECK(supcon_model_forward(m, in));
+        double t1 = now_s(), t2 = t1, t3 = t1, t4 = t1;
+        if (supcon) {
+            /* The head output [2B, 128] viewed as [B, 2, 128]: a wrap, no copy. */
+            supcon_tensor *z = (supcon_tensor *)supcon_model_head_output(m);
+            CHECK(supcon_tensor_wrap(ctx, SUPCON_FLOAT32, 3, fshape, supcon_tensor_data(z),
+                                     supcon_tensor_memory(z), &feat));
+            CHECK(supcon_loss_forward(loss, feat, lab, NULL, &value));
+            CHECK(supcon_loss_backward(loss, grad));
+            supcon_tensor_free(feat);
+            feat = NULL;
+            t2 = now_s();
+            CHECK(supcon_model_zero_grad(m));
+            CHECK(supcon_model_backward(m, grad, NULL, NULL));
+            t3 = now_s();
+            CHECK(supcon_sgd_step(opt));
+            t4 = now_s();
+        } else if (train) {
+            CHECK(supcon_model_cross_entropy(m, lab, &value, NULL, NULL, grad));
+            t2 = now_s();
+            CHECK(supcon_model_zero_grad(m));
+            CHECK(supcon_model_backward(m, NULL, grad, NULL));
+            t3 = now_s();
+            CHECK(supcon_sgd_step(opt));
+            t4 = now_s();
+        }
+        if (sync) { /* CUDA work is queued: a 4-byte download waits for all of it */
+            float one;
+            CHECK(supcon_tensor_download(sync, &one, sizeof one));
+            t4 = now_s();
+        }
+        t[PH_FWD][r] = t1 - t0;
+        t[PH_LOSS][r] = t2 - t1;
+        t[PH_BWD][r] = t3 - t2; /* zero_grad (a memset) is counted with the backward */
+        t[PH_OPT][r] = t4 - t3;
+        t[PH_STEP][r] = t4 - t0;
+    }
+    long long rss1 = peak_rss_bytes();
+    res->rss_peak = rss1;
+    res->rss_delta = (rss0 >= 0 && rss1 >= 0) ? rss1 - rss0 : -1;
+    res->ctx_peak = supcon_context_peak_bytes(ctx);
+    res->model_bytes = supcon_model_bytes(m);
+    res->act_bytes = supcon_model_activation_bytes(m);
+    res->loss = value;
+    for (int p = 0; p < NPH; ++p) res->ms[p] = 1e3 * median_of(t[p] + o->warmup, o->repeat);
+    res->ms_min = 1e300;
+    for (int r = o->warmup; r < total; ++r)
+        if (t[PH_STEP][r] < res->ms_min) res->ms_min = t[PH_STEP][r];
+    res->ms_min *= 1e3;
+    for (int r = 0; r < o->repeat; ++r) res->step_ms[r] = 1e3 * t[PH_STEP][o->warmup + r];
+    res->ok = 1;
+done:
+    supcon_tensor_free(sync);
+    supcon_tensor_free(feat);
+    supcon_sgd_free(opt);
+    supcon_loss_free(loss);
+    supcon_tensor_free(grad);
+    supcon_tensor_free(lab);
+    supcon_tensor_free(in);
+    supcon_model_free(m);
+    supcon_context_free(ctx);
+    for (int p = 0; p < NPH; ++p) free(t[p]);
+    free(host_labels);
+    free(host);
+}
+
+/* ---- Command line ---------------------------------------------------------------------- */
+static void usage(FILE *f) {
+    fprintf(f,
+            "usage: bench_model [--case supcon|ce|infer] [--arch resnet18|resnet34|resnet50|resnet101]\n"
+            "                   [--bsz B] [--repeat R] [--warmup W] [--threads T] [--seed S] [--json]\n"
+            "                   [--backend cpu|cuda|auto]\n"
+            "supcon: 2*B images (two views) through encoder + MLP head, SupConLoss (labels,\n"
+            "        temperature 0.1), backward, SGD (momentum 0.9, weight decay 1e-4)\n"
+            "ce:     B images, encoder + Linear(d, %d), cross-entropy, backward, SGD\n"
+            "infer:  B images through the encoder in inference mode, forward only\n"
+            "Images are 3x32x32. W warm-up and R timed steps; prints median times of the step\n"
+            "and its phases, images/s, and peak memory (context and RSS).\n",
+            NUM_CLASSES);
+}
+
+static int parse_args(int argc, char **argv, options *o) {
+    *o = (options){.kind = CASE_SUPCON, .arch = SUPCON_RESNET18, .bsz = 32, .repeat = 5,
+                   .warmup = 2, .seed = 12345, .backend = SUPCON_BACKEND_CPU};
+    for (int i = 1; i < argc; ++i) {
+        const char *a = argv[i];
+        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+#define NEEDS_VALUE() do { if (!v) { fprintf(stderr, "%s needs a value\n", a); return 0; } ++i; } while (0)
+        if (!strcmp(a, "--json")) {
+            o->json = 1;
+        } else if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+            usage(stdout);
+            exit(0);
+        } else if (!strcmp(a, "--case")) {
+            NEEDS_VALUE();
+            if (!strcmp(v, "supcon")) o->kind = CASE_SUPCON;
+            else if (!strcmp(v, "ce")) o->kind = CASE_CE;
+            else if (!strcmp(v, "infer")) o->kind = CASE_INFER;
+            else { fprintf(stderr, "unknown case '%s'\n", v); return 0; }
+        } else if (!strcmp(a, "--backend")) {
+            NEEDS_VALUE();
+            if (!strcmp(v, "cpu")) o->backend = SUPCON_BACKEND_CPU;
+            else if (!strcmp(v, "cuda")) o->backend = SUPCON_BACKEND_CUDA;
+            else if (!strcmp(v, "auto")) o->backend = SUPCON_BACKEND_AUTO;
+            else { fprintf(stderr, "unknown backend '%s'\n", v); return 0; }
+        } else if (!strcmp(a, "--arch")) {
+            NEEDS_VALUE();
+            if (supcon_arch_from_name(v, &o->arch) != SUPCON_OK) {
+                fprintf(stderr, "unknown arch '%s'\n", v);
+                return 0;
+            }
+        } else if (!strcmp(a, "--bsz") || !strcmp(a, "--repeat") || !strcmp(a, "--warmup") ||
+                   !strcmp(a, "--threads") || !strcmp(a, "--seed")) {
+            NEEDS_VALUE();
+            char *end;
+            errno = 0;
+            long long x = strtoll(v, &end, 10);
+            if (errno || *end || x < 0) { fprintf(stderr, "bad value for %s: '%s'\n", a, v); return 0; }
+            if (!strcmp(a, "--bsz")) o->bsz = x;
+            else if (!strcmp(a, "--repeat")) o->repeat = (int)x;
+            else if (!strcmp(a, "--warmup")) o->warmup = (int)x;
+            else if (!strcmp(a, "--threads")) o->threads = (int)x;
+            else o->seed = (uint64_t)x;
+        } else {
+            fprintf(stderr, "unknown option '%s'\n", a);
+            usage(stderr);
+            return 0;
+        }
+#undef NEEDS_VALUE
+    }
+    if (o->bsz < 1 || o->repeat < 1) {
+        fprintf(stderr, "--bsz and --repeat must be >= 1\n");
+        return 0;
+    }
+    if (o->kind == CASE_SUPCON && o->bsz < 2) {
+        fprintf(stderr, "supcon needs --bsz >= 2\n");
+        return 0;
+    }
+    return 1;
+}
+
+static void json_string(const char *s) {
+    putchar('"');
+    for (const char *c = s; *c; ++c)
+        if (*c == '"' || *c == '\\') printf("\\%c", *c);
+        else if ((unsigned char)*c >= 0x20) putchar(*c);
+    putchar('"');
+}
+
+int main(int argc, char **argv) {
+    options o;
+    if (!parse_args(argc, argv, &o)) return 2;
+    /* The library coordinates its own threads with OpenBLAS's; give both the same count. */
+    if (o.threads > 0) openblas_set_num_threads(o.threads);
+
+    result r;
+    r.step_ms = calloc((size_t)o.repeat, sizeof(double));
+    if (!r.step_ms) return 1;
+    run_case(&o, &r);
+    const char *cname = case_names[o.kind], *aname = supcon_arch_name(o.arch);
+    double ips = r.ok ? (double)r.images / (r.ms[PH_STEP] * 1e-3) : -1.0;
+    if (o.json) {
+        printf("{\"kind\":\"model\",\"impl\":\"libsupcon\",\"backend\":\"%s\",\"case\":\"%s\",\"arch\":\"%s\","
+               "\"bsz\":%lld,\"images\":%lld,\"threads\":%d,\"warmup\":%d,\"repeat\":%d,"
+               "\"openblas_core\":\"%s\",\"openblas_threads\":%d,\"libsupcon\":\"%s\",",
+               o.backend == SUPCON_BACKEND_CUDA ? "cuda" : o.backend == SUPCON_BACKEND_AUTO ? "auto" : "cpu",
+               cname, aname, (long long)o.bsz, (long long)r.images, o.threads, o.warmup,
+               o.repeat, openblas_get_corename(), openblas_get_num_threads(),
+               supcon_version_string());
+        if (!r.ok) {
+            printf("\"error\":");
+            json_string(r.error);
+            printf("}\n");
+        } else {
+            printf("\"ms_median\":%.3f,\"ms_min\":%.3f,\"images_per_s\":%.2f,"
+                   "\"fwd_ms\":%.3f,\"loss_ms\":%.3f,\"bwd_ms\":%.3f,\"opt_ms\":%.3f,"
+                   "\"params\":%lld,\"model_bytes\":%zu,\"activation_bytes\":%zu,"
+                   "\"ctx_peak_bytes\":%zu,\"rss_delta_bytes\":%lld,\"rss_peak_bytes\":%lld,"
+                   "\"loss\":%.7g,\"step_ms\":[",
+                   r.ms[PH_STEP], r.ms_min, ips, r.ms[PH_FWD], r.ms[PH_LOSS], r.ms[PH_BWD],
+                   r.ms[PH_OPT], (long long)r.params, r.model_bytes, r.act_bytes, r.ctx_peak,
+                   r.rss_delta, r.rss_peak, r.loss);
+            for (int i = 0; i < o.repeat; ++i) printf("%s%.3f", i ? "," : "", r.step_ms[i]);
+            printf("]}\n");
+        }
+    } else {
+        printf("libsupcon %s, %s %s bsz %lld (%lld images/step), %d warm-up + %d timed, "
+               "OpenBLAS %s\n",
+               supcon_version_string(), cname, aname, (long long)o.bsz, (long long)r.images,
+               o.warmup, o.repeat, openblas_get_corename());
+        if (!r.ok) {
+            printf("FAILED: %s\n", r.error);
+        } else {
+            printf("step: median %.1f ms, min %.1f ms, %.1f images/s\n", r.ms[PH_STEP],
+                   r.ms_min, ips);
+            printf("  forward %.1f ms, loss %.1f ms, backward %.1f ms, optimizer %.1f ms\n",
+                   r.ms[PH_FWD], r.ms[PH_LOSS], r.ms[PH_BWD], r.ms[PH_OPT]);
+            printf("memory: context peak %.1f MB (model %.1f MB, of which activations %.1f MB), "
+                   "RSS +%.1f MB (peak %.1f MB)\n",
+                   (double)r.ctx_peak / 1048576.0, (double)r.model_bytes / 1048576.0,
+                   (double)r.act_bytes / 1048576.0, (double)r.rss_delta / 1048576.0,
+                   (double)r.rss_peak / 1048576.0);
+            if (o.kind != CASE_INFER) printf("loss %.6f\n", r.loss);
+        }
+    }
+    free(r.step_ms);
+    return r.ok ? 0 : 1;
+}
