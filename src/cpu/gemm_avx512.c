@@ -6,32 +6,41 @@
 
 #define MR 12
 
+/* The 24 accumulators are named variables, not an array: with an array the compiler zeroed
+ * a stack copy of it on every call (1.5 KB of rep stos before the loop). */
+#define SC_ACC(i) __m512 c##i##a = _mm512_setzero_ps(), c##i##b = _mm512_setzero_ps();
+#define SC_FMA(i)                                                  \
+    {                                                              \
+        const __m512 ai = _mm512_set1_ps(ap[i]);                   \
+        c##i##a = _mm512_fmadd_ps(ai, b0, c##i##a);                \
+        c##i##b = _mm512_fmadd_ps(ai, b1, c##i##b);                \
+    }
+#define SC_STORE(i)                                                                 \
+    {                                                                               \
+        float *ci = c + (i) * ldc;                                                  \
+        __m512 r0 = _mm512_mul_ps(va, c##i##a), r1 = _mm512_mul_ps(va, c##i##b);    \
+        if (beta != 0.0f) {                                                         \
+            r0 = _mm512_fmadd_ps(vb, _mm512_loadu_ps(ci), r0);                      \
+            r1 = _mm512_fmadd_ps(vb, _mm512_loadu_ps(ci + 16), r1);                 \
+        }                                                                           \
+        _mm512_storeu_ps(ci, r0);                                                   \
+        _mm512_storeu_ps(ci + 16, r1);                                              \
+    }
+
 __attribute__((target("avx512f")))
 static void sc_ukernel_12x32(int64_t kc, const float *a, const float *b, float *c, int64_t ldc, float alpha,
                              float beta) {
-    __m512 acc0[MR], acc1[MR];
-    for (int i = 0; i < MR; i++) acc0[i] = acc1[i] = _mm512_setzero_ps();
+    SC_ACC(0) SC_ACC(1) SC_ACC(2) SC_ACC(3) SC_ACC(4) SC_ACC(5)
+    SC_ACC(6) SC_ACC(7) SC_ACC(8) SC_ACC(9) SC_ACC(10) SC_ACC(11)
     for (int64_t p = 0; p < kc; p++) {
         const __m512 b0 = _mm512_loadu_ps(b + p * 32), b1 = _mm512_loadu_ps(b + p * 32 + 16);
         const float *ap = a + p * MR;
-#pragma GCC unroll 12
-        for (int i = 0; i < MR; i++) {
-            const __m512 ai = _mm512_set1_ps(ap[i]);
-            acc0[i] = _mm512_fmadd_ps(ai, b0, acc0[i]);
-            acc1[i] = _mm512_fmadd_ps(ai, b1, acc1[i]);
-        }
+        SC_FMA(0) SC_FMA(1) SC_FMA(2) SC_FMA(3) SC_FMA(4) SC_FMA(5)
+        SC_FMA(6) SC_FMA(7) SC_FMA(8) SC_FMA(9) SC_FMA(10) SC_FMA(11)
     }
     const __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
-    for (int i = 0; i < MR; i++) {
-        float *ci = c + i * ldc;
-        __m512 r0 = _mm512_mul_ps(va, acc0[i]), r1 = _mm512_mul_ps(va, acc1[i]);
-        if (beta != 0.0f) {
-            r0 = _mm512_fmadd_ps(vb, _mm512_loadu_ps(ci), r0);
-            r1 = _mm512_fmadd_ps(vb, _mm512_loadu_ps(ci + 16), r1);
-        }
-        _mm512_storeu_ps(ci, r0);
-        _mm512_storeu_ps(ci + 16, r1);
-    }
+    SC_STORE(0) SC_STORE(1) SC_STORE(2) SC_STORE(3) SC_STORE(4) SC_STORE(5)
+    SC_STORE(6) SC_STORE(7) SC_STORE(8) SC_STORE(9) SC_STORE(10) SC_STORE(11)
 }
 
 /* Row-major A into a 12-row panel, 16 columns at a time: the 12 rows (4 zero rows pad it to
