@@ -1,0 +1,129 @@
+#!/usr/bin/env bash
+# End-to-end smoke tests of the `supcon` tool on a tiny slice of Fashion-MNIST (a few steps of
+# a width-4 ResNet-18 on 16x16 crops): pretrain (SupCon, SimCLR), ce and linear run, the loss
+# falls, checkpoints are written and reload, a resumed run ends with exactly the tensors of an
+# uninterrupted one, Ctrl-C leaves a resumable checkpoint, and the error paths (wrong flag,
+# unknown model, missing data folder, bad checkpoint) fail with a message and a non-zero code.
+#   bash tests/test_programs.sh PATH/TO/supcon      (exit 77 = skipped: no Fashion-MNIST)
+set -uo pipefail
+
+supcon=${1:?usage: test_programs.sh PATH/TO/supcon}
+[[ $supcon == /* ]] || supcon=$PWD/$supcon
+[[ -x $supcon ]] || { echo "FAIL: no executable $supcon"; exit 1; }
+data=${SUPCON_FASHION_MNIST:-/usr/share/datasets/fashion-mnist}
+if [[ ! -e $data/train-images-idx3-ubyte.gz && ! -e $data/train-images-idx3-ubyte ]]; then
+    echo "skipped: no Fashion-MNIST in $data (Debian package dataset-fashion-mnist)"
+    exit 77
+fi
+work=$(mktemp -d /tmp/supcon_programs_XXXXXX)
+trap 'rm -rf "$work"' EXIT
+cd "$work"
+
+failures=0
+pass() { echo "ok   $1"; }
+fail() { echo "FAIL $1"; failures=$((failures + 1)); }
+check() { # check NAME COMMAND...: the command must succeed
+    local name=$1; shift
+    if "$@"; then pass "$name"; else fail "$name"; fi
+}
+# expect_fail NAME CODE PATTERN ARGS...: supcon ARGS must exit with CODE and print PATTERN on stderr
+expect_fail() {
+    local name=$1 code=$2 pattern=$3; shift 3
+    "$supcon" "$@" >out.txt 2>err.txt
+    local rc=$?
+    if [[ $rc -eq $code ]] && grep -q -- "$pattern" err.txt; then pass "$name"
+    else fail "$name (exit $rc, stderr: $(head -c 300 err.txt))"; fi
+}
+# first_loss / last_loss FOLDER: the loss column of log.csv's first / last epoch
+loss_of() { awk -F, -v row="$2" 'NR > 1 {l[NR] = $4; n = NR} END {print (row == "first") ? l[2] : l[n]}' "$1/log.csv"; }
+falls() { awk -v a="$(loss_of "$1" first)" -v b="$(loss_of "$1" last)" 'BEGIN {exit !(b < a)}'; }
+
+tiny=(--dataset fashion-mnist --data_folder "$data" --model resnet18 --width 4 --size 16 --batch_size 32
+      --num_workers 1 --subset 256 --print_freq 4 --threads 2)
+
+# ---- help and usage errors ----
+for cmd in pretrain ce linear; do
+    "$supcon" "$cmd" --help >out.txt 2>&1 && grep -q -- '--batch_size' out.txt && check "$cmd --help" true \
+        || fail "$cmd --help"
+done
+expect_fail "wrong flag: usage error" 2 "unknown flag '--bogus'" pretrain --bogus 1
+expect_fail "bad value: usage error" 2 "is not a non-negative integer" ce --batch_size many
+expect_fail "unknown model" 2 "unknown model 'resnet7'" pretrain --model resnet7
+expect_fail "unknown command" 2 "unknown command" pretrian
+expect_fail "missing data folder" 1 "cannot open the fashion-mnist data set" pretrain "${tiny[@]}" \
+    --data_folder "$work/no-such-folder" --save_folder pre_missing
+check "no save folder left by a failed start" test ! -e pre_missing
+
+# ---- SupCon pre-training: loss falls, checkpoints written and readable ----
+"$supcon" pretrain "${tiny[@]}" --epochs 3 --learning_rate 0.1 --temp 0.1 --save_freq 2 --save_folder pre \
+    >pre.txt 2>&1
+check "pretrain exits with 0" test $? -eq 0
+check "pretrain runs" grep -q '^epoch 3, total time' pre.txt
+check "pretrain prints progress with images/s and ETA" grep -q 'img/s.*ETA' pre.txt
+check "pretrain loss falls (log.csv)" falls pre
+check "pretrain writes ckpt_epoch_2 and last" test -s pre/ckpt_epoch_2.safetensors -a -s pre/last.safetensors
+"$supcon" info pre/last.safetensors >info.txt 2>&1
+check "checkpoint reloads (supcon info)" grep -q '^meta program pretrain' info.txt
+check "checkpoint holds the model and SGD state" \
+    grep -q '^tensor optimizer.momentum_buffer.encoder.conv1.weight F32' info.txt
+
+"$supcon" pretrain "${tiny[@]}" --method SimCLR --epochs 3 --learning_rate 0.05 --temp 0.2 --save_folder simclr \
+    >simclr.txt 2>&1
+check "SimCLR pre-training runs, loss falls" falls simclr
+
+embed=$(dirname "$supcon")/embed_images
+if [[ -x $embed ]]; then
+    "$embed" pre/last.safetensors "$data" 64 emb.csv >emb.txt 2>&1
+    check "examples/embed_images embeds with the checkpoint's encoder" \
+        test "$(wc -l <emb.csv)" -eq 64 -a "$(head -n 1 emb.csv | tr ',' '\n' | wc -l)" -eq 33
+fi
+
+# ---- resume equals uninterrupted ----
+resume_flags=("${tiny[@]}" --subset 128 --epochs 2 --learning_rate 0.1 --cosine --temp 0.1)
+"$supcon" pretrain "${resume_flags[@]}" --save_folder straight >/dev/null 2>&1
+"$supcon" pretrain "${resume_flags[@]}" --save_folder cut --max_steps 3 >cut.txt 2>&1
+check "--max_steps stops inside an epoch and saves" grep -q 'stopped (--max_steps) at epoch 1, iteration 3/4' cut.txt
+"$supcon" pretrain "${resume_flags[@]}" --save_folder cut --resume cut/last.safetensors >resumed.txt 2>&1
+"$supcon" info straight/last.safetensors | grep '^tensor' >a.txt
+"$supcon" info cut/last.safetensors | grep '^tensor' >b.txt
+same_tensors() { [[ -s a.txt ]] && (($(wc -l <a.txt) > 100)) && cmp -s a.txt b.txt; }
+check "resumed run equals the uninterrupted one (every tensor)" same_tensors
+check "resumed run says where it resumed" grep -q 'resuming .* at epoch 1, iteration 3' resumed.txt
+
+# ---- cross-entropy and linear evaluation ----
+"$supcon" ce "${tiny[@]}" --epochs 3 --learning_rate 0.05 --save_folder ce >ce.txt 2>&1
+check "ce exits with 0" test $? -eq 0
+check "ce validates every epoch" test "$(grep -c '^Val: \* Acc@1' ce.txt)" -eq 3
+check "ce ends with best accuracy" grep -Eq '^best accuracy: [0-9]+\.[0-9]{2}$' ce.txt
+check "ce loss falls" falls ce
+"$supcon" linear "${tiny[@]}" --epochs 2 --ckpt pre/last.safetensors --save_folder lin >lin.txt 2>&1
+check "linear exits with 0" test $? -eq 0
+check "linear loads the pre-trained encoder and reports" grep -Eq '^best accuracy: [0-9]+\.[0-9]{2}$' lin.txt
+check "linear takes the model description from the checkpoint" grep -q 'resnet18 width 4' lin.txt
+expect_fail "bad checkpoint (not safetensors)" 1 "data is corrupt" linear "${tiny[@]}" --ckpt pre/log.csv \
+    --save_folder lin_bad
+expect_fail "missing checkpoint" 1 "cannot open" linear "${tiny[@]}" --ckpt nothing.safetensors --save_folder lin_bad
+expect_fail "resume from another program's checkpoint" 1 "is not a checkpoint of 'supcon ce'" ce "${tiny[@]}" \
+    --resume pre/last.safetensors --save_folder ce_bad
+expect_fail "encoder of another width" 1 "encoder.conv1.weight" linear "${tiny[@]}" --width 8 \
+    --ckpt pre/last.safetensors --save_folder lin_bad
+
+# ---- Ctrl-C: finish the step, save, exit 130; the run then resumes ----
+"$supcon" pretrain "${tiny[@]}" --epochs 1000 --print_freq 1 --save_folder intr >intr.txt 2>&1 &
+pid=$!
+for _ in $(seq 100); do grep -q '^Train:' intr.txt && break; sleep 0.1; done
+kill -INT "$pid"
+wait "$pid"
+rc=$?
+check "Ctrl-C exits with 130" test "$rc" -eq 130
+check "Ctrl-C writes a resumable checkpoint" grep -q '^interrupted .*saved .*last.safetensors' intr.txt
+"$supcon" pretrain "${tiny[@]}" --epochs 1000 --max_steps 1 --save_folder intr --resume intr/last.safetensors \
+    >intr2.txt 2>&1
+check "the interrupted run resumes" grep -q '^resuming' intr2.txt
+
+if ((failures)); then
+    echo "$failures check(s) failed; outputs kept in ${work}.kept"
+    cp -r "$work" "${work}.kept"
+    exit 1
+fi
+echo "all program checks passed"
