@@ -20,6 +20,8 @@
 
 #include "supcon/supcon.h"
 
+#include "bench_util.h"
+
 #define NUM_CLASSES 10
 #define IMG 32
 #define CHANNELS 3
@@ -40,59 +42,7 @@ typedef struct options {
     uint64_t seed;
 } options;
 
-/* ---- Clock, memory (as bench_loss.c) --------------------------------------------------- */
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-/* One "VmXXX:   1234 kB" field of /proc/self/status in bytes, or -1 when unreadable. */
-static long long proc_status_bytes(const char *field) {
-    FILE *f = fopen("/proc/self/status", "r");
-    if (!f) return -1;
-    char line[256];
-    size_t n = strlen(field);
-    long long kb = -1;
-    while (fgets(line, sizeof line, f)) {
-        if (strncmp(line, field, n) == 0 && line[n] == ':') {
-            kb = strtoll(line + n + 1, NULL, 10);
-            break;
-        }
-    }
-    fclose(f);
-    return kb < 0 ? -1 : kb * 1024;
-}
-
-/* VmHWM := VmRSS (Linux >= 4.0), so the peak counts from here. */
-static void reset_peak_rss(void) {
-    FILE *f = fopen("/proc/self/clear_refs", "w");
-    if (!f) return;
-    fputs("5", f);
-    fclose(f);
-}
-
-static long long peak_rss_bytes(void) {
-    long long hwm = proc_status_bytes("VmHWM");
-    if (hwm >= 0) return hwm;
-    struct rusage ru;
-    if (getrusage(RUSAGE_SELF, &ru) != 0) return -1;
-    return (long long)ru.ru_maxrss * 1024;
-}
-
-static long long current_rss_bytes(void) {
-    long long rss = proc_status_bytes("VmRSS");
-    return rss >= 0 ? rss : peak_rss_bytes();
-}
-
-/* ---- Inputs: counter-based splitmix64 ------------------------------------------------- */
-static uint64_t splitmix64_at(uint64_t seed, uint64_t k) {
-    uint64_t z = seed + (k + 1) * 0x9E3779B97F4A7C15ull;
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
-
+/* ---- Inputs: splitmix64_at (bench_util.h) --------------------------------------------- */
 /* Images: uniform in [-2, 2), about the range of normalised CIFAR pixels. */
 static void make_images(float *x, size_t n, uint64_t seed) {
     for (size_t i = 0; i < n; ++i)

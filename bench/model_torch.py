@@ -12,7 +12,6 @@ gradients included). Not a test: nothing here checks a value.
 import argparse
 import json
 import os
-import resource
 import sys
 import time
 
@@ -124,34 +123,9 @@ def build_networks(torch):
     return archs, Encoder, SupConNet, CENet
 
 
-# ---- Memory (as loss_torch.py) -----------------------------------------------------------------
-def _status_kb(field):
-    try:
-        with open("/proc/self/status") as f:
-            for line in f:
-                if line.startswith(field + ":"):
-                    return int(line.split()[1])
-    except OSError:
-        pass
-    return None
-
-
-def reset_peak_rss():
-    try:
-        with open("/proc/self/clear_refs", "w") as f:
-            f.write("5")
-    except OSError:
-        pass
-
-
-def current_rss_bytes():
-    kb = _status_kb("VmRSS")
-    return (kb if kb is not None else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) * 1024
-
-
-def peak_rss_bytes():
-    kb = _status_kb("VmHWM")
-    return (kb if kb is not None else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) * 1024
+# ---- Memory: the helpers of loss_torch.py -------------------------------------------------------
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from loss_torch import current_rss_bytes, peak_rss_bytes, reset_peak_rss  # noqa: E402
 
 
 def median(v):
