@@ -15,6 +15,7 @@
 #include "ref/loss_ref.h"
 #include "supcon/loss.h"
 #include "supcon/tensor.h"
+#include "test_cmocka_context.h"
 #include "test_util.h"
 
 enum { POS_NONE = 0, POS_LABELS = 1, POS_MASK = 2 };
@@ -23,7 +24,6 @@ static const char *const DEN_NAME[] = {"all", "positive", "negatives"};
 static const char *const AGG_NAME[] = {"out", "in"};
 static const char *const MODE_NAME[] = {"all", "one"};
 
-static supcon_context *g_ctx;
 
 /* ---- random problems ----------------------------------------------------------------- */
 
@@ -553,21 +553,7 @@ static void test_identical_features(void **state) {
 
 static int setup(void **state) {
     (void)state;
-    supcon_context_config cc = supcon_context_config_default();
-    cc.backend = SUPCON_BACKEND_CPU;
-    cc.num_threads = 2;
-    if (supcon_context_create(&cc, &g_ctx) != SUPCON_OK) {
-        print_error("context_create: %s\n", supcon_context_last_error(NULL));
-        return -1;
-    }
-    return 0;
-}
-
-static int teardown(void **state) {
-    (void)state;
-    supcon_context_free(g_ctx);
-    g_ctx = NULL;
-    return 0;
+    return tu_open_cpu_context(2);
 }
 
 int main(void) {

@@ -16,11 +16,11 @@
 
 #include "supcon/loss.h"
 #include "supcon/tensor.h"
+#include "test_cmocka_context.h"
 #include "test_util.h"
 
 enum { B = 4, V = 2, D = 8 };
 
-static supcon_context *g_ctx;
 
 /* Case-insensitive substring test. */
 static int contains_ci(const char *hay, const char *needle) {
@@ -519,20 +519,7 @@ static void test_pair_misuse(void **state) {
 
 static int setup(void **state) {
     (void)state;
-    supcon_context_config cc = supcon_context_config_default();
-    cc.backend = SUPCON_BACKEND_CPU;
-    cc.num_threads = 2;
-    if (supcon_context_create(&cc, &g_ctx) != SUPCON_OK) {
-        print_error("context_create: %s\n", supcon_context_last_error(NULL));
-        return -1;
-    }
-    return 0;
-}
-
-static int teardown(void **state) {
-    (void)state;
-    supcon_context_free(g_ctx);
-    return 0;
+    return tu_open_cpu_context(2);
 }
 
 int main(void) {

@@ -10,9 +10,9 @@
 #include <string.h>
 
 #include "supcon/tensor.h"
+#include "test_cmocka_context.h"
 #include "test_util.h"
 
-static supcon_context *g_ctx;
 
 static void test_create_accessors(void **state) {
     (void)state;
@@ -230,20 +230,7 @@ static void test_two_contexts_independent(void **state) {
 
 static int setup(void **state) {
     (void)state;
-    supcon_context_config cc = supcon_context_config_default();
-    cc.backend = SUPCON_BACKEND_CPU;
-    cc.num_threads = 1;
-    if (supcon_context_create(&cc, &g_ctx) != SUPCON_OK) {
-        print_error("context_create: %s\n", supcon_context_last_error(NULL));
-        return -1;
-    }
-    return 0;
-}
-
-static int teardown(void **state) {
-    (void)state;
-    supcon_context_free(g_ctx);
-    return 0;
+    return tu_open_cpu_context(1);
 }
 
 int main(void) {
