@@ -18,36 +18,10 @@
 #include "supcon/tensor.h"
 #include "test_cmocka_context.h"
 #include "test_util.h"
+#include "test_expect_err.h"
 
 enum { B = 4, V = 2, D = 8 };
 
-
-/* Case-insensitive substring test. */
-static int contains_ci(const char *hay, const char *needle) {
-    size_t n = strlen(needle);
-    for (const char *p = hay; *p; p++) {
-        size_t i = 0;
-        while (i < n && p[i] && tolower((unsigned char)p[i]) == tolower((unsigned char)needle[i])) i++;
-        if (i == n) return 1;
-    }
-    return n == 0;
-}
-
-/* The call returned want, and the error message of ctx (or of the thread when ctx is NULL)
- * is non-empty and contains every one of the NULL-terminated words. */
-static void expect_err_(supcon_status got, supcon_status want, const supcon_context *ctx,
-                        const char *what, int line, const char *const *words) {
-    if (got != want)
-        fail_msg("line %d: %s returned %s, expected %s (last error: '%s')", line, what,
-                 supcon_status_name(got), supcon_status_name(want), supcon_context_last_error(ctx));
-    const char *msg = supcon_context_last_error(ctx);
-    if (!msg || !msg[0]) fail_msg("line %d: %s: empty last-error message", line, what);
-    for (; *words; words++)
-        if (!contains_ci(msg, *words))
-            fail_msg("line %d: %s: message '%s' does not name '%s'", line, what, msg, *words);
-}
-#define EXPECT_ERR(call, want, ctx, ...)                                                      \
-    expect_err_((call), (want), (ctx), #call, __LINE__, (const char *const[]){__VA_ARGS__, NULL})
 
 static supcon_tensor *tensor(supcon_context *ctx, supcon_dtype dt, int ndim, const int64_t *shape,
                              const void *data) {

@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <ctype.h>
 #include <string.h>
 
 /* ---- Random numbers (splitmix64: deterministic, seeded, no global state) ---------------- */
@@ -90,6 +91,17 @@ static inline double tu_rel_norm_err_dd(const double *got, const double *want, i
     num = sqrt(num);
     den = sqrt(den);
     return num / (den > floor_ ? den : floor_);
+}
+
+/* 1 when needle occurs in hay, ignoring case (error messages are checked this way). */
+static inline int tu_contains_ci(const char *hay, const char *needle) {
+    size_t n = strlen(needle);
+    for (const char *p = hay; *p; p++) {
+        size_t i = 0;
+        while (i < n && p[i] && tolower((unsigned char)p[i]) == tolower((unsigned char)needle[i])) i++;
+        if (i == n) return 1;
+    }
+    return n == 0;
 }
 
 static inline int tu_all_finite_f(const float *x, int64_t n) {

@@ -10,5 +10,6 @@
 #include "model.h"
 #include "optim.h"
 #include "checkpoint.h"
+#include "analysis.h"
 
 #endif /* SUPCON_SUPCON_H */
