@@ -108,6 +108,46 @@ expect_fail "resume from another program's checkpoint" 1 "is not a checkpoint of
 expect_fail "encoder of another width" 1 "encoder.conv1.weight" linear "${tiny[@]}" --width 8 \
     --ckpt pre/last.safetensors --save_folder lin_bad
 
+# ---- supcon plot: the training curves of a run's log.csv as a PNG ----
+png_size() { # png_size FILE: "WIDTHxHEIGHT" when FILE begins with the PNG signature and an IHDR
+    [[ $(head -c 16 "$1" | od -An -tx1 | tr -d ' \n') == 89504e470d0a1a0a0000000d49484452 ]] || return 1
+    od -An -tu4 --endian=big -j16 -N8 "$1" | awk '{print $1 "x" $2}'
+}
+"$supcon" plot ce/log.csv >plot.txt 2>&1
+check "plot exits with 0, PNG beside the log" test $? -eq 0 -a -s ce/log.png
+check "plot writes a 1000x800 PNG" test "$(png_size ce/log.png)" = 1000x800
+"$supcon" plot pre/log.csv -o pre_curves.png --title "SupCon pre-training" --width 640 --height=480 >/dev/null 2>&1
+check "plot -o --title --width --height (log without accuracy)" test "$(png_size pre_curves.png)" = 640x480
+"$supcon" plot --help >out.txt 2>&1 && grep -q -- '--width' out.txt && check "plot --help" true || fail "plot --help"
+expect_fail "plot: wrong flag" 2 "unknown flag '--bogus'" plot ce/log.csv --bogus 1
+expect_fail "plot: missing log" 1 "cannot read 'nothing.csv'" plot nothing.csv
+expect_fail "plot: not a log" 1 "not the header of a supcon log.csv" plot plot.txt
+
+# ---- supcon tsne: kNN accuracy and a t-SNE picture of a checkpoint's encoder features ----
+tsne_flags=(--dataset fashion-mnist --data_folder "$data" --subset 256 --num_workers 1 --threads 2 --size 16)
+"$supcon" tsne "${tsne_flags[@]}" --ckpt pre/last.safetensors --n 200 --max_iter 300 --out tsne_pre \
+    --save_features feats.csv >tsne.txt 2>&1
+check "tsne exits with 0" test $? -eq 0
+check "tsne reports the kNN accuracy" grep -Eq '^kNN accuracy \(k 20, cosine, votes from the training split\): [0-9.]+%' tsne.txt
+check "tsne writes a 1000x800 PNG" test "$(png_size tsne_pre.png)" = 1000x800
+check "tsne writes a CSV row per pictured image" test "$(wc -l <tsne_pre.csv)" -eq 201
+check "tsne CSV: index,label,class,x,y with class names" grep -q '^[0-9]*,[0-9],"[A-Za-z/ -]*",[-0-9.e]*,[-0-9.e]*$' tsne_pre.csv
+check "tsne --save_features: label and 32 features per row" \
+    test "$(wc -l <feats.csv)" -eq 200 -a "$(head -n 1 feats.csv | tr ',' '\n' | wc -l)" -eq 33
+"$supcon" tsne "${tsne_flags[@]}" --ckpt pre/last.safetensors --n 200 --max_iter 300 --out tsne_again >/dev/null 2>&1
+check "tsne is deterministic for a seed" cmp -s tsne_pre.csv tsne_again.csv
+"$supcon" tsne "${tsne_flags[@]}" --ckpt ce/last.safetensors --n 0 --max_iter 200 --tsne_method exact \
+    --knn_bank self --out tsne_ce >tsne_ce.txt 2>&1
+check "tsne of a ce checkpoint: leave-one-out kNN" grep -q 'leave-one-out within the split' tsne_ce.txt
+check "tsne of a ce checkpoint: exact t-SNE of all 256 images" grep -q '^t-SNE of 256 points (exact' tsne_ce.txt
+check "tsne of a ce checkpoint writes its picture" test "$(png_size tsne_ce.png)" = 1000x800
+"$supcon" tsne --help >out.txt 2>&1 && grep -q -- '--perplexity' out.txt && check "tsne --help" true || fail "tsne --help"
+expect_fail "tsne: no checkpoint" 2 "tsne needs --ckpt" tsne "${tsne_flags[@]}"
+expect_fail "tsne: bad split" 2 "is not test or train" tsne "${tsne_flags[@]}" --ckpt pre/last.safetensors --split val
+expect_fail "tsne: corrupt checkpoint" 1 "data is corrupt" tsne "${tsne_flags[@]}" --ckpt pre/log.csv
+expect_fail "tsne: perplexity too large for the points" 1 "perplexity" tsne "${tsne_flags[@]}" \
+    --ckpt pre/last.safetensors --n 20
+
 # ---- Ctrl-C: finish the step, save, exit 130; the run then resumes ----
 "$supcon" pretrain "${tiny[@]}" --epochs 1000 --print_freq 1 --save_folder intr >intr.txt 2>&1 &
 pid=$!

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The README's main command: on a Debian 12 machine, install the packages (tools/deps.sh),
 # build the `supcon` tool (Release), pre-train a small ResNet-18 with SupCon on Fashion-MNIST
-# (the dataset-fashion-mnist package), then evaluate it linearly and print the test accuracy.
-# Sized to take about 10 minutes on 2 CPU cores; see docs/programs.md for what it prints.
+# (the dataset-fashion-mnist package), evaluate it linearly and print the test accuracy, then
+# picture the test features with t-SNE (a PNG) and score them by kNN accuracy.
+# Sized to take about 12 minutes on 2 CPU cores; see docs/programs.md for what it prints.
 #   bash tools/main-job.sh [OUT_DIR]        # default OUT_DIR: main-job/ in the build folder
 # Environment: BUILD_DIR (default build/), JOBS (build parallelism, default every core),
 # DEVICE (auto|cpu|cuda, default auto), EXTRA_PRETRAIN / EXTRA_LINEAR (more flags for each step).
@@ -47,11 +48,18 @@ t2=$SECONDS
     --save_folder "$out/linear" ${EXTRA_LINEAR:-} | tee "$out/linear.log"
 t_lin=$((SECONDS - t2))
 
+t3=$SECONDS
+"$supcon" tsne --dataset fashion-mnist --ckpt "$out/pretrain/last.safetensors" --num_workers 2 \
+    --device "$device" --seed 0 --out "$out/tsne_test" | tee "$out/tsne.log"
+t_tsne=$((SECONDS - t3))
+
 acc=$(sed -n 's/^best accuracy: //p' "$out/linear.log" | tail -n 1)
 last_val=$(grep '^Val:' "$out/linear.log" | tail -n 1 | awk '{print $4}')
 pre_rate=$(grep '^epoch ' "$out/pretrain.log" | tail -n 1 | sed -n 's/.*, \([0-9]*\) img\/s.*/\1/p')
 echo
-echo "main-job: SupCon pre-training ${t_pre}s (${pre_rate} images/s through the encoder), linear evaluation ${t_lin}s, build ${t_build}s, total $((SECONDS - t0))s"
+knn=$(sed -n 's/^kNN accuracy (k 20, cosine, votes from the training split): \([0-9.]*\)%.*/\1/p' "$out/tsne.log")
+echo "main-job: SupCon pre-training ${t_pre}s (${pre_rate} images/s through the encoder), linear evaluation ${t_lin}s, t-SNE ${t_tsne}s, build ${t_build}s, total $((SECONDS - t0))s"
 echo "main-job: checkpoints and logs in $out"
+echo "main-job: t-SNE picture of the 10 000 test images' features: $out/tsne_test.png (kNN accuracy ${knn}%)"
 echo "main-job: Fashion-MNIST test accuracy (linear evaluation, final epoch): ${last_val}%"
 echo "test accuracy: ${acc}"

@@ -10,8 +10,8 @@
 #include "cli.h"
 
 enum kind { K_INT, K_I64, K_U64, K_DOUBLE, K_STR, K_FLAG };
-/* programs an option belongs to */
-enum { P_PRE = 1, P_CE = 2, P_LIN = 4, P_ALL = 7 };
+/* programs an option belongs to: P_ALL are the three training programs */
+enum { P_PRE = 1, P_CE = 2, P_LIN = 4, P_ALL = 7, P_TSNE = 8, P_ANY = 15 };
 
 typedef struct opt_desc {
     const char *name;
@@ -25,8 +25,8 @@ typedef struct opt_desc {
 static const opt_desc OPTS[] = {
     {"print_freq", K_INT, F(print_freq), P_ALL, "print frequency in steps (10)"},
     {"save_freq", K_INT, F(save_freq), P_ALL, "save a checkpoint every N epochs (50)"},
-    {"batch_size", K_I64, F(batch_size), P_ALL, "batch size (256)"},
-    {"num_workers", K_INT, F(num_workers), P_ALL, "data loader threads (16)"},
+    {"batch_size", K_I64, F(batch_size), P_ANY, "batch size (256)"},
+    {"num_workers", K_INT, F(num_workers), P_ANY, "data loader threads (16)"},
     {"epochs", K_INT, F(epochs), P_ALL, "number of training epochs (1000 / 500 / 100)"},
     {"learning_rate", K_DOUBLE, F(learning_rate), P_ALL, "learning rate (0.05 / 0.2 / 0.1)"},
     {"lr_decay_epochs", K_STR, F(lr_decay_epochs), P_ALL, "where to decay lr, e.g. 700,800,900"},
@@ -34,27 +34,38 @@ static const opt_desc OPTS[] = {
     {"weight_decay", K_DOUBLE, F(weight_decay), P_ALL, "weight decay (1e-4 / 1e-4 / 0)"},
     {"momentum", K_DOUBLE, F(momentum), P_ALL, "momentum (0.9)"},
     {"model", K_STR, F(model), P_ALL, "resnet18 | resnet34 | resnet50 | resnet101 (resnet50)"},
-    {"dataset", K_STR, F(dataset), P_ALL, "cifar10 | cifar100 | path | fashion-mnist | mnist (cifar10)"},
-    {"data_folder", K_STR, F(data_folder), P_ALL,
+    {"dataset", K_STR, F(dataset), P_ANY, "cifar10 | cifar100 | path | fashion-mnist | mnist (cifar10)"},
+    {"data_folder", K_STR, F(data_folder), P_ANY,
      "data folder (./datasets/; fashion-mnist: /usr/share/datasets/fashion-mnist)"},
-    {"mean", K_STR, F(mean), P_ALL, "per-channel mean \"(r, g, b)\" (default: the data set's)"},
-    {"std", K_STR, F(std), P_ALL, "per-channel std \"(r, g, b)\" (default: the data set's)"},
-    {"size", K_INT, F(size), P_ALL, "image size after cropping (32)"},
+    {"mean", K_STR, F(mean), P_ANY, "per-channel mean \"(r, g, b)\" (default: the data set's)"},
+    {"std", K_STR, F(std), P_ANY, "per-channel std \"(r, g, b)\" (default: the data set's)"},
+    {"size", K_INT, F(size), P_ANY, "image size after cropping (32)"},
     {"method", K_STR, F(method), P_PRE, "SupCon | SimCLR (SupCon)"},
     {"temp", K_DOUBLE, F(temp), P_PRE, "temperature of the loss (0.07)"},
     {"cosine", K_FLAG, F(cosine), P_ALL, "cosine annealing of the learning rate"},
     {"warm", K_FLAG, F(warm), P_ALL, "warm-up (automatic for batch_size > 256 in pretrain and ce)"},
     {"syncBN", K_FLAG, F(sync_bn), P_PRE | P_CE, "synchronised BatchNorm (no effect with one device)"},
     {"trial", K_STR, F(trial), P_ALL, "id of the run, part of the save folder's name (0)"},
-    {"ckpt", K_STR, F(ckpt), P_LIN, "pre-trained checkpoint (or 'random': an untrained encoder)"},
-    {"device", K_STR, F(device), P_ALL, "auto | cpu | cuda (auto)"},
-    {"seed", K_U64, F(seed), P_ALL, "seed of weights, shuffling and augmentation (0)"},
+    {"ckpt", K_STR, F(ckpt), P_LIN | P_TSNE, "checkpoint (linear: also 'random', an untrained encoder)"},
+    {"device", K_STR, F(device), P_ANY, "auto | cpu | cuda (auto)"},
+    {"seed", K_U64, F(seed), P_ANY, "seed of weights, shuffling and augmentation (0)"},
     {"resume", K_STR, F(resume), P_ALL, "continue a run from its checkpoint (last.safetensors)"},
     {"width", K_INT, F(width), P_ALL, "base planes of the ResNet (64, the reference)"},
     {"save_folder", K_STR, F(save_folder), P_ALL, "where checkpoints and log.csv go (./save/SupCon/...)"},
     {"max_steps", K_I64, F(max_steps), P_ALL, "stop after this many optimiser steps in all (0: no limit)"},
-    {"subset", K_I64, F(subset), P_ALL, "use only the first N images of each split (0: all)"},
-    {"threads", K_INT, F(threads), P_ALL, "compute threads (0: one per core)"},
+    {"subset", K_I64, F(subset), P_ANY, "use only the first N images of each split (0: all)"},
+    {"threads", K_INT, F(threads), P_ANY, "compute threads (0: one per core)"},
+    {"split", K_STR, F(split), P_TSNE, "test | train: the images to picture (test)"},
+    {"n", K_I64, F(n), P_TSNE, "t-SNE of a random subset of N images of the split (10000; 0: all)"},
+    {"perplexity", K_DOUBLE, F(perplexity), P_TSNE, "t-SNE perplexity (30)"},
+    {"theta", K_DOUBLE, F(theta), P_TSNE, "Barnes-Hut accuracy, 0 < theta < 1 (0.5)"},
+    {"max_iter", K_INT, F(max_iter), P_TSNE, "t-SNE iterations (1000)"},
+    {"tsne_method", K_STR, F(tsne_method), P_TSNE, "auto | exact | barnes-hut (auto: exact up to 1000 points)"},
+    {"knn_k", K_INT, F(knn_k), P_TSNE, "neighbours of the kNN accuracy, cosine similarity (20; 0: skip)"},
+    {"knn_bank", K_STR, F(knn_bank), P_TSNE, "train | self: kNN votes from the training split, or leave-one-out (train)"},
+    {"out", K_STR, F(out), P_TSNE, "output prefix: OUT.png, OUT.csv (beside --ckpt: tsne_<split>)"},
+    {"save_features", K_STR, F(save_features), P_TSNE, "also write the pictured images' features: label,f0,f1,... rows"},
+    {"title", K_STR, F(title), P_TSNE, "title of the picture (the checkpoint's program and data set)"},
 };
 #undef F
 #define NOPTS (sizeof OPTS / sizeof OPTS[0])
@@ -62,6 +73,7 @@ static const opt_desc OPTS[] = {
 static int program_bit(const char *command) {
     if (strcmp(command, "pretrain") == 0) return P_PRE;
     if (strcmp(command, "ce") == 0) return P_CE;
+    if (strcmp(command, "tsne") == 0) return P_TSNE;
     return P_LIN;
 }
 
@@ -69,12 +81,13 @@ static const char *SUMMARY[] = {
     "pretrain: SupCon / SimCLR contrastive pre-training (the reference's main_supcon.py)",
     "ce: cross-entropy baseline with validation every epoch (main_ce.py)",
     "linear: linear evaluation of a pre-trained encoder (main_linear.py)",
+    "tsne: t-SNE picture (PNG + CSV) and kNN accuracy of a checkpoint's encoder features",
 };
 
 void cli_usage(FILE *f, const char *command) {
     const int bit = program_bit(command);
     fprintf(f, "usage: supcon %s [--flag value | --flag=value]...\n%s\n\noptions:\n", command,
-            SUMMARY[bit == P_PRE ? 0 : bit == P_CE ? 1 : 2]);
+            SUMMARY[bit == P_PRE ? 0 : bit == P_CE ? 1 : bit == P_LIN ? 2 : 3]);
     for (size_t i = 0; i < NOPTS; i++) {
         if (!(OPTS[i].programs & bit)) continue;
         char left[64];
@@ -110,6 +123,10 @@ static void defaults(const char *command, cli_options *o) {
     strcpy(o->method, "SupCon");
     strcpy(o->trial, "0");
     strcpy(o->device, "auto");
+    strcpy(o->split, "test");
+    strcpy(o->tsne_method, "auto");
+    strcpy(o->knn_bank, "train");
+    o->n = 10000, o->perplexity = 30, o->theta = 0.5, o->max_iter = 1000, o->knn_k = 20;
 }
 
 static int usage_error(const char *command, const char *fmt, const char *a, const char *b) {
@@ -183,7 +200,22 @@ static int check(cli_options *o) {
     if (o->temp <= 0) return usage_error(c, "--temp must be positive%s%s", "", "");
     if (strcmp(o->dataset, "path") == 0 && !o->given_data_folder)
         return usage_error(c, "--dataset path needs --data_folder%s%s", "", "");
-    if (o->program == SUPCON_PROGRAM_LINEAR && !o->ckpt[0] && !o->resume[0])
+    if (strcmp(o->command, "tsne") == 0) {
+        if (!o->ckpt[0]) return usage_error(c, "tsne needs --ckpt (a checkpoint of pretrain, ce or linear)%s%s", "", "");
+        if (strcmp(o->ckpt, "random") == 0) return usage_error(c, "--ckpt: tsne needs a real checkpoint%s%s", "", "");
+        if (strcmp(o->split, "test") && strcmp(o->split, "train"))
+            return usage_error(c, "--split: '%s' is not test or train%s", o->split, "");
+        if (strcmp(o->tsne_method, "auto") && strcmp(o->tsne_method, "exact") && strcmp(o->tsne_method, "barnes-hut"))
+            return usage_error(c, "--tsne_method: '%s' is not auto, exact or barnes-hut%s", o->tsne_method, "");
+        if (strcmp(o->knn_bank, "train") && strcmp(o->knn_bank, "self"))
+            return usage_error(c, "--knn_bank: '%s' is not train or self%s", o->knn_bank, "");
+        if (o->perplexity < 1) return usage_error(c, "--perplexity must be at least 1%s%s", "", "");
+        if (!(o->theta > 0 && o->theta < 1) && strcmp(o->tsne_method, "exact"))
+            return usage_error(c, "--theta must lie strictly between 0 and 1%s%s", "", "");
+        if (o->max_iter < 1) return usage_error(c, "--max_iter must be at least 1%s%s", "", "");
+        if (o->n == 1) return usage_error(c, "--n must be 0 (all) or at least 2%s%s", "", "");
+    }
+    if (o->program == SUPCON_PROGRAM_LINEAR && strcmp(o->command, "tsne") && !o->ckpt[0] && !o->resume[0])
         return usage_error(c, "linear evaluation needs --ckpt (a pre-training checkpoint, or 'random')%s%s", "",
                            "");
     return 0;
@@ -225,6 +257,7 @@ int cli_parse(const char *command, int argc, char **argv, cli_options *o, int *d
         if (strcmp(name, "width") == 0) o->given_width = 1;
         if (strcmp(name, "data_folder") == 0) o->given_data_folder = 1;
         if (strcmp(name, "save_folder") == 0) o->given_save_folder = 1;
+        if (strcmp(name, "size") == 0) o->given_size = 1;
     }
     return check(o);
 }

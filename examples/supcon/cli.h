@@ -15,7 +15,7 @@
 enum { CLI_EXIT_OK = 0, CLI_EXIT_ERROR = 1, CLI_EXIT_USAGE = 2, CLI_EXIT_INTERRUPTED = 130 };
 
 typedef struct cli_options {
-    const char *command;     /* "pretrain", "ce", "linear" */
+    const char *command;     /* "pretrain", "ce", "linear", "tsne" */
     supcon_program program;
     /* the reference's flags */
     int print_freq, save_freq, num_workers, epochs, size, cosine, warm, sync_bn;
@@ -28,8 +28,13 @@ typedef struct cli_options {
     uint64_t seed;
     int width, threads;
     int64_t max_steps, subset;
+    /* tsne */
+    char split[8], tsne_method[16], knn_bank[8], out[CLI_PATH], title[256], save_features[CLI_PATH];
+    int64_t n;
+    int max_iter, knn_k;
+    double perplexity, theta;
     /* which of these were given on the command line */
-    int given_model, given_width, given_data_folder, given_save_folder;
+    int given_model, given_width, given_data_folder, given_save_folder, given_size;
 } cli_options;
 
 /** Parse argv (after the subcommand name) into o for `command`. Prints the usage and
@@ -99,5 +104,7 @@ int cli_pretrain(int argc, char **argv);
 int cli_ce(int argc, char **argv);
 int cli_linear(int argc, char **argv);
 int cli_info(int argc, char **argv);
+int cli_plot(int argc, char **argv);
+int cli_tsne(int argc, char **argv);
 
 #endif

@@ -13,6 +13,8 @@ static void usage(FILE *f) {
             "  ce         cross-entropy baseline, validated every epoch (main_ce.py)\n"
             "  linear     linear evaluation of a pre-trained encoder (main_linear.py)\n"
             "  info       metadata and tensors of a checkpoint (.safetensors)\n"
+            "  tsne       t-SNE picture and kNN accuracy of a checkpoint's encoder features\n"
+            "  plot       training curves of a run's log.csv as a PNG picture\n"
             "libsupcon %s\n",
             supcon_version_string());
 }
@@ -35,6 +37,8 @@ int main(int argc, char **argv) {
     if (strcmp(cmd, "ce") == 0) return cli_ce(argc - 2, argv + 2);
     if (strcmp(cmd, "linear") == 0) return cli_linear(argc - 2, argv + 2);
     if (strcmp(cmd, "info") == 0) return cli_info(argc - 2, argv + 2);
+    if (strcmp(cmd, "tsne") == 0) return cli_tsne(argc - 2, argv + 2);
+    if (strcmp(cmd, "plot") == 0) return cli_plot(argc - 2, argv + 2);
     fprintf(stderr, "supcon: unknown command '%s'\n", cmd);
     usage(stderr);
     return CLI_EXIT_USAGE;
