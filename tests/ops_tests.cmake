@@ -3,3 +3,5 @@
 supcon_add_internal_test(test_ops_conv SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/test_ops_conv.c LABELS ops)
 supcon_add_internal_test(test_ops_batchnorm SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/test_ops_batchnorm.c LABELS ops)
 supcon_add_internal_test(test_ops_misc SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/test_ops_misc.c LABELS ops)
+# The model's lean inference layout and its switch to the full one (public API only).
+supcon_add_test(test_cpu_model_plan SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/test_cpu_model_plan.c LABELS model)

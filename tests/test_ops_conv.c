@@ -1,7 +1,9 @@
 /* Conv2d on the CPU against a plain double-precision reference (awkward shapes: odd sizes,
- * strides 1-3, padding 0-2, 1x1/3x3/5x5/non-square kernels, batch 1, partial image chunks),
+ * strides 1-3, padding 0-3, 1x1/3x3/5x5/non-square kernels, batch 1, partial image chunks,
+ * images read in place or packed, blocks of rows and columns, many channels),
  * the reference's gradients against central differences, PyTorch's own numbers, identical
  * results for 1 and 3 threads, and the workspace check. */
+#define _POSIX_C_SOURCE 200809L /* setenv */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -73,6 +75,21 @@ static const supcon_conv_desc shapes[] = {
     {2, 260, 3, 3, 2, 1, 1, 2, 2, 0, 0},  /* 1x1 stride 2: slices of 256 + 4 */
     {3, 300, 2, 2, 4, 1, 1, 1, 1, 0, 0},  /* 1x1 direct over a chunk of images, 256 + 44 */
     {2, 120, 3, 3, 2, 3, 3, 1, 1, 1, 1},  /* filter-gradient slices of 113 + 7 channels */
+    /* the GEMM reading the images in place (rows of 16 pixels) and its packed fallbacks */
+    {3, 30, 16, 16, 13, 3, 3, 1, 1, 1, 1}, /* 16-wide rows, 13 output rows: a 12 + 1 edge */
+    {5, 40, 9, 32, 20, 3, 3, 1, 1, 1, 1},  /* 32-wide rows, depth 360 = 256 + 104 */
+    {5, 8, 33, 32, 7, 3, 3, 1, 1, 1, 1},   /* 5280 columns: two column blocks, the second mid-image */
+    {2, 64, 16, 16, 64, 3, 3, 1, 1, 1, 1}, /* many channels, as resnet's second stage */
+    {2, 4, 12, 12, 600, 1, 1, 1, 1, 0, 0}, /* 600 output rows: blocks of 576 + 24 */
+    {2, 8, 4, 4, 600, 3, 3, 1, 1, 1, 1},   /* narrow C: blocks of 144 rows */
+    {3, 300, 4, 8, 20, 1, 1, 1, 1, 0, 0},  /* 1x1 on 32-pixel planes, depth 300 */
+    {4, 7, 4, 4, 9, 3, 3, 1, 1, 1, 1},     /* 4x4 planes: panels across images */
+    {2, 5, 9, 8, 6, 3, 3, 1, 1, 0, 0},     /* backward data as a convolution with padding 2 */
+    {2, 3, 10, 9, 4, 5, 5, 1, 1, 1, 1},    /* ... with a 5x5 kernel, padding 3 */
+    {2, 3, 6, 6, 4, 3, 3, 1, 1, 3, 3},     /* padding beyond the kernel: the column path */
+    {2, 64, 16, 16, 24, 3, 3, 2, 2, 1, 1}, /* stride 2 with many channels */
+    {3, 10, 7, 32, 16, 3, 3, 1, 1, 1, 1},  /* filter gradient in place: 32-wide rows, 8 + 2 channels */
+    {2, 5, 16, 16, 8, 3, 3, 1, 1, 1, 1},   /* ... 16-wide rows */
 };
 #define N_SHAPES (sizeof shapes / sizeof shapes[0])
 
@@ -138,6 +155,20 @@ static void test_matches_reference(void **unused) {
                      (long long)d->stride_w, (long long)d->pad_h, (long long)d->pad_w, e);
     }
     to_close(st);
+}
+
+/* Without a vector kernel (SUPCON_CPU_GEMM=blas) the convolutions run the GEMM's portable
+ * kernel on packed panels: the same shapes must still match. */
+static void test_matches_reference_portable_kernel(void **unused) {
+    setenv("SUPCON_CPU_GEMM", "blas", 1);
+    void *st = to_state(3);
+    assert_non_null(st);
+    for (size_t s = 0; s < N_SHAPES; s++) {
+        const double e = check_shape(st, &shapes[s], 300 + s);
+        if (!(e < 2e-6)) fail_msg("shape %zu: error %g", s, e);
+    }
+    to_close(st);
+    unsetenv("SUPCON_CPU_GEMM");
 }
 
 /* L = sum y . proj, so dL/dy = proj. */
@@ -267,6 +298,7 @@ static void test_workspace_too_small_is_an_error(void **unused) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_matches_reference),
+        cmocka_unit_test(test_matches_reference_portable_kernel),
         cmocka_unit_test(test_reference_gradients_finite_differences),
         cmocka_unit_test(test_matches_pytorch),
         cmocka_unit_test(test_thread_count_does_not_change_results),

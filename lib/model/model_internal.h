@@ -85,6 +85,7 @@ struct supcon_model {
 
     /* Plan for one batch shape; the arena only grows. */
     int64_t plan_n, plan_h, plan_w; /* 0 before any plan */
+    int plan_lean;                  /* the encoder's activations rotate (inference layout) */
     int64_t final_h, final_w;       /* spatial size of the last stage */
     float *arena;
     size_t arena_bytes;
@@ -106,8 +107,12 @@ struct supcon_model {
 supcon_status sc_model_build(supcon_model *m);
 void sc_model_refresh_frozen(supcon_model *m);
 /* plan.c: lay out the arena for (n, h, w), growing it if needed; updates the conv
- * descriptors and output views. */
+ * descriptors and output views. With the encoder in inference mode the layout is lean (its
+ * activations rotate through four buffers, no gradient buffers). */
 supcon_status sc_model_plan(supcon_model *m, int64_t n, int64_t h, int64_t w, const char *fn);
+/* From the lean layout to the full one for the same shape, keeping the input copy, the
+ * head's tensors and the last forward (the encoder's activations must then be recomputed). */
+supcon_status sc_model_plan_full(supcon_model *m, const char *fn);
 void sc_model_release_plan(supcon_model *m);
 /* The spatial size after the stem and the four stages: h -> ceil(h / 8) for CIFAR strides. */
 int64_t sc_model_final_extent(const supcon_model *m, int64_t h);

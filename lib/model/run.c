@@ -67,10 +67,10 @@ static supcon_status sc_block_fwd(supcon_model *m, sc_block *b, const float *x, 
     return SUPCON_OK;
 }
 
-supcon_status sc_model_run_forward(supcon_model *m, const float *x) {
+/* Stem, blocks and the average pool into feats. */
+static supcon_status sc_encoder_fwd(supcon_model *m, const float *x, int train) {
     const supcon_backend_ops *o = m->ctx->ops;
     void *st = m->ctx->state;
-    const int train = sc_model_encoder_train(m);
     const int64_t n = m->plan_n, hw0 = m->plan_h * m->plan_w;
     supcon_status s;
     if ((s = sc_conv_fwd(m, &m->stem_conv, A(m->stem_conv_out), x)) != SUPCON_OK) return s;
@@ -82,8 +82,17 @@ supcon_status sc_model_run_forward(supcon_model *m, const float *x) {
         if ((s = sc_block_fwd(m, &m->blocks[bi], cur, train)) != SUPCON_OK) return s;
         cur = A(m->blocks[bi].out);
     }
-    const int64_t d = m->feat;
-    SC_CALL(m, "average pool", o->avgpool_forward(st, A(m->feats), cur, n, d, m->final_h * m->final_w));
+    SC_CALL(m, "average pool", o->avgpool_forward(st, A(m->feats), cur, n, m->feat, m->final_h * m->final_w));
+    return SUPCON_OK;
+}
+
+supcon_status sc_model_run_forward(supcon_model *m, const float *x) {
+    const supcon_backend_ops *o = m->ctx->ops;
+    void *st = m->ctx->state;
+    const int train = sc_model_encoder_train(m);
+    const int64_t n = m->plan_n, d = m->feat;
+    supcon_status s = sc_encoder_fwd(m, x, train);
+    if (s != SUPCON_OK) return s;
 
     if (m->cfg.head != SUPCON_HEAD_NONE) {
         const float *hin = A(m->feats);
@@ -213,6 +222,15 @@ supcon_status sc_model_run_backward(supcon_model *m, const float *x, const float
         have_df = need_df;
     }
     if (!have_df) return SUPCON_OK;
+    if (m->plan_lean) {
+        /* The inference layout kept no activations: lay out the full arena (keeping the input
+         * and the head's tensors) and run the encoder again, in inference mode as before,
+         * which gives the same activations and leaves the running statistics alone. */
+        supcon_status s = sc_model_plan_full(m, "supcon_model_backward");
+        if (s != SUPCON_OK) return s;
+        x = A(m->input); /* the arena may have moved */
+        if ((s = sc_encoder_fwd(m, x, m->fwd_enc_train)) != SUPCON_OK) return s;
+    }
     return sc_encoder_bwd(m, x, grad_input, enc_grads);
 }
 

@@ -1,101 +1,280 @@
-/* Conv2d on the CPU (NCHW, no bias): im2col into the caller's workspace, then sc_sgemm, over
- * chunks of images so that small late-stage feature maps still give the GEMM wide matrices,
- * and slices of input channels so that each piece of the column matrix is still in cache
- * when the GEMM packs it (about one GEMM depth block). A 1x1 stride-1 unpadded conv reads
- * its input as the column matrix when a chunk is one image. Leaves out groups, dilation and
- * bias (the reference uses none).
+/* Conv2d on the CPU (NCHW, no bias) as GEMMs on gemm.c's driver, whose packing routines
+ * read the images themselves (implicit im2col) for the forward and the data gradient; the
+ * filter gradient of the common 3x3 case has its own kernel (conv_avx512.c). Leaves out
+ * groups, dilation and bias (the reference uses none).
  *
- * With K = c_in kh kw, P the pixels of a chunk (cnt images of oh ow), S a slice of input
- * channels (larger in the filter gradient, see SC_CONV_SLICE_ROWS_DW):
- *   forward          y (c_out, P)  (+)= W[:, S] (c_out, |S| kk) col_S (|S| kk, P)
- *   backward data    dcol_S        = W[:, S]^T dy (c_out, P), then col2im adds it into dx
- *   backward filter  dW^T[S] (|S| kk, c_out) (+)= col_S dy^T, added into dW at the end
- * Chunks and slices depend only on the descriptor, so results are identical for any number
- * of threads (each element is written by one worker, in a fixed order). */
+ * With K = c_in kh kw and P = n oh ow (the pixels of all images, image by image), and
+ * col (K, P) the im2col matrix:
+ *   forward          y (c_out, P) = W (c_out, K) col (K, P): col exists one packed panel
+ *                    at a time, or not at all (read in place, sc_direct_view); C columns
+ *                    in runs of oh ow land in each image's planes (sc_gemm_out segments)
+ *   backward data    stride 1 (padding at most kernel - 1): the forward convolution of dy
+ *                    with W flipped and transposed (the packer of A does both), padding
+ *                    kernel - 1 - pad, straight into dx; other strides: dcol = W^T dy
+ *                    over chunks of images and slices of channels, then col2im adds it
+ *                    into dx
+ *   backward filter  3x3, stride 1, padding 1, rows of 16 or 32 pixels: conv_avx512.c;
+ *                    otherwise im2col per slice of channels into the workspace, then
+ *                    dW^T (K, c_out) = col dy^T, added into dW at the end
+ * Every element is computed by one worker in a fixed order (the GEMM's, col2im's per
+ * plane, the filter kernel's per block), so results are identical for any number of
+ * threads. */
 #include <string.h>
 
+#include "conv_kernels.h"
 #include "cpu_backend.h"
+#include "gemm_kernels.h"
 #include "ops.h"
 
-/* A chunk aims at this many output pixels (GEMM columns) ... */
+/* The strided backward data: a chunk aims at this many output pixels (GEMM columns) ... */
 #define SC_CONV_COLS 1024
-/* ... while a slice of its column matrix stays under this many floats (4 MB). */
-#define SC_CONV_COL_CAP ((int64_t)1 << 20)
-/* Rows of the column matrix per slice: the GEMM's depth block (gemm.c, SC_KC) where the
- * slice is the GEMM's depth (forward) or rows of a cheap operand (backward data). In the
- * filter gradient the slice is the GEMM's row operand, packed once per row block and
- * column chunk: slices of several row blocks keep the GEMM from splitting columns (and
- * packing the slice twice) on a few threads. */
+/* ... with slices of input channels of about this many column-matrix rows (the GEMM's depth
+ * block when the slice is its depth). */
 #define SC_CONV_SLICE_ROWS 256
+/* The filter gradient's column matrix is the GEMM's row operand, packed once per row block:
+ * larger slices keep the GEMM from splitting columns (and packing a slice twice), while a
+ * slice stays under SC_CONV_COL_CAP floats (4 MB). */
 #define SC_CONV_SLICE_ROWS_DW 1024
+#define SC_CONV_COL_CAP ((int64_t)1 << 20)
 
-typedef struct sc_conv_plan {
-    int64_t oh, ow, ohw, hw, kk, k; /* k = c_in kh kw */
-    int64_t nb;                     /* images per chunk */
-    int64_t cs, cs_dw;              /* input channels per slice: forward/data, filter */
-    int direct;                     /* 1x1, stride 1, no padding: col is x itself */
-    size_t col_floats, ybuf_floats, dwt_floats;
-} sc_conv_plan;
+/* ---- the im2col matrix of an image batch, as a view -------------------------------------- */
+
+/* col (c kh kw, n oh ow) of x (n, c, h, w): row (ci, ki, kj), column (img, oy, ox) holds
+ * x[img, ci, oy sh - ph + ki, ox sw - pw + kj], 0 outside. */
+typedef struct sc_view {
+    const float *x;
+    int64_t c, h, w, hw, kh, kw, kk, sh, sw, ph, pw, oh, ow, ohw;
+    int direct; /* 1x1, stride 1, no padding: row ci of image img is x's plane */
+} sc_view;
+
+static sc_view sc_view_of(const float *x, int64_t c, int64_t h, int64_t w, int64_t kh, int64_t kw, int64_t sh,
+                          int64_t sw, int64_t ph, int64_t pw) {
+    sc_view v = {.x = x, .c = c, .h = h, .w = w, .hw = h * w, .kh = kh, .kw = kw, .kk = kh * kw, .sh = sh,
+                 .sw = sw, .ph = ph, .pw = pw};
+    v.oh = (h + 2 * ph - kh) / sh + 1;
+    v.ow = (w + 2 * pw - kw) / sw + 1;
+    v.ohw = v.oh * v.ow;
+    v.direct = kh == 1 && kw == 1 && sh == 1 && sw == 1 && ph == 0 && pw == 0;
+    return v;
+}
+
+/* A run of columns within one output row (one image when direct): columns [at, at + len)
+ * of a panel start at pixel (oy, ox) of image img (pix = oy ow + ox). */
+typedef struct sc_seg {
+    int64_t at, len, img, oy, ox, pix;
+} sc_seg;
+
+/* Columns [j0, j0 + len) cut into runs; returns their number (at most len). */
+static int64_t sc_segments(const sc_view *v, int64_t j0, int64_t len, sc_seg *out) {
+    int64_t n = 0;
+    for (int64_t at = 0; at < len;) {
+        const int64_t j = j0 + at, img = j / v->ohw, pix = j % v->ohw;
+        const int64_t oy = pix / v->ow, ox = pix % v->ow;
+        int64_t run = v->direct ? v->ohw - pix : v->ow - ox;
+        if (run > len - at) run = len - at;
+        out[n++] = (sc_seg){at, run, img, oy, ox, pix};
+        at += run;
+    }
+    return n;
+}
+
+/* Row `row` of the view as (ci, ki, kj); sc_next steps to the following row. */
+typedef struct sc_rowpos {
+    int64_t ci, ki, kj;
+} sc_rowpos;
+
+static sc_rowpos sc_rowpos_of(const sc_view *v, int64_t row) {
+    const int64_t r = row % v->kk;
+    return (sc_rowpos){row / v->kk, r / v->kw, r % v->kw};
+}
+
+static inline void sc_next(const sc_view *v, sc_rowpos *q) {
+    if (++q->kj < v->kw) return;
+    q->kj = 0;
+    if (++q->ki < v->kh) return;
+    q->ki = 0;
+    q->ci++;
+}
+
+#define SC_SFX(name) name##_generic
+#define SC_TARGET
+#include "conv_pack.h"
+#undef SC_SFX
+#undef SC_TARGET
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#define SC_SFX(name) name##_avx512
+#define SC_TARGET __attribute__((target("avx512f")))
+#define SC_PACK_AVX512 1
+#include "conv_pack.h"
+#undef SC_SFX
+#undef SC_TARGET
+#undef SC_PACK_AVX512
+#define SC_HAVE_AVX512_PACK 1
+#endif
+
+/* The packers for this CPU (the AVX-512 ones copy runs with masked loads). */
+typedef struct sc_packers {
+    sc_gemm_pack_fn b_view, bt_view;
+} sc_packers;
+
+static sc_packers sc_packers_pick(void) {
+#ifdef SC_HAVE_AVX512_PACK
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx512f"))
+        return (sc_packers){sc_pack_b_view_avx512, sc_pack_bt_view_avx512};
+#endif
+    return (sc_packers){sc_pack_b_view_generic, sc_pack_bt_view_generic};
+}
+
+/* B = the view read in place (sc_bdirect): the panel [j0, j0 + 32) as two halves of 16
+ * columns, each within one output row (one image when direct), stride 1. Row p of the
+ * panel is base[h] + off[p], with the lanes that fall into the padding masked off. */
+#define SC_DIRECT_K 16 /* largest kernel side read in place */
+
+/* The 3x3 stride-1 same-size convolution over rows of 16 or 32 (the kernel's conv3 form). */
+static int sc_view_conv3(const sc_view *v) {
+    return v->kh == 3 && v->kw == 3 && v->sh == 1 && v->sw == 1 && v->ph == 1 && v->pw == 1 && v->ow == v->w &&
+           (v->w == 16 || v->w == 32);
+}
+
+static int sc_direct_view(const void *ctx, int64_t j0, int64_t p0, int64_t kc, sc_bdirect *out) {
+    const sc_view *v = ctx;
+    if (sc_view_conv3(v) && p0 % 9 == 0 && kc % 9 == 0) {
+        out->conv3 = (int)v->w;
+        out->w = v->w;
+        out->hw = v->hw;
+        const float *first = v->x + (p0 / 9) * v->hw;
+        for (int h = 0; h < 2; h++) {
+            const int64_t j = j0 + 16 * h, img = j / v->ohw, pix = j % v->ohw, oy = pix / v->w;
+            out->base[h] = first + img * v->c * v->hw + pix;
+            unsigned bits = 0;
+            for (int ki = 0; ki < 3; ki++) bits |= (oy - 1 + ki >= 0 && oy - 1 + ki < v->h ? 1u : 0u) << ki;
+            out->row[h] = bits;
+        }
+        return 1;
+    }
+    if (v->sh != 1 || v->sw != 1 || v->kh > SC_DIRECT_K || v->kw > SC_DIRECT_K) return 0;
+    uint16_t cols[2][SC_DIRECT_K], rows[2][SC_DIRECT_K]; /* lane mask per kj, all/none per ki */
+    for (int h = 0; h < 2; h++) {
+        const int64_t j = j0 + 16 * h, img = j / v->ohw, pix = j % v->ohw;
+        const int64_t oy = v->direct ? 0 : pix / v->ow, ox = v->direct ? pix : pix % v->ow;
+        if (v->direct ? pix + 16 > v->ohw : ox + 16 > v->ow) return 0;
+        out->base[h] = v->x + img * v->c * v->hw + (v->direct ? pix : oy * v->w + ox);
+        for (int64_t ki = 0; ki < v->kh; ki++) {
+            const int64_t iy = oy - v->ph + ki;
+            rows[h][ki] = iy >= 0 && iy < v->h ? 0xFFFF : 0;
+        }
+        for (int64_t kj = 0; kj < v->kw; kj++) { /* lanes t with 0 <= ox + t - pw + kj < w */
+            int64_t lo = v->pw - kj - ox, hi = v->w + v->pw - kj - ox;
+            lo = lo < 0 ? 0 : lo > 16 ? 16 : lo;
+            hi = hi < 0 ? 0 : hi > 16 ? 16 : hi;
+            cols[h][kj] = v->direct ? 0xFFFF : hi > lo ? (uint16_t)(((1u << hi) - 1u) & ~((1u << lo) - 1u)) : 0;
+        }
+    }
+    sc_rowpos q = sc_rowpos_of(v, p0);
+    int64_t *off = (int64_t *)out->off;
+    uint16_t *m0 = (uint16_t *)out->mask[0], *m1 = (uint16_t *)out->mask[1];
+    for (int64_t p = 0; p < kc; p++, sc_next(v, &q)) {
+        off[p] = q.ci * v->hw + (q.ki - v->ph) * v->w + (q.kj - v->pw);
+        m0[p] = rows[0][q.ki] & cols[0][q.kj];
+        m1[p] = rows[1][q.ki] & cols[1][q.kj];
+    }
+    return 1;
+}
+
+/* A = W flipped and transposed, for the backward data as a convolution of dy: row ci,
+ * depth q = co kk + r holds W[co, ci, kk - 1 - r] (the kernel turned by 180 degrees). */
+typedef struct sc_flip {
+    const float *w; /* (c_out, c_in kk) */
+    int64_t c_in, kk;
+} sc_flip;
+
+static void sc_pack_a_flip(const void *ctx, float *dst, int64_t i0, int64_t nrows, int64_t p0, int64_t kc, int mr,
+                           void (*rows)(float *, const float *, int64_t, int64_t, int64_t)) {
+    const sc_flip *f = ctx;
+    const int64_t k = f->c_in * f->kk;
+    for (int64_t p = 0; p < kc; p++) {
+        const int64_t q = p0 + p, co = q / f->kk, r = q % f->kk;
+        const float *src = f->w + co * k + i0 * f->kk + (f->kk - 1 - r);
+        float *d = dst + p * mr;
+        int64_t i = 0;
+        for (; i < nrows; i++) d[i] = src[i * f->kk];
+        for (; i < mr; i++) d[i] = 0.0f;
+    }
+}
+
+/* ---- workspace ----------------------------------------------------------------------- */
 
 static size_t sc_round16(size_t f) { return (f + 15) & ~(size_t)15; }
 
-static sc_conv_plan sc_conv_plan_of(const supcon_conv_desc *d) {
-    sc_conv_plan p;
-    p.oh = supcon_conv_out_h(d);
-    p.ow = supcon_conv_out_w(d);
-    p.ohw = p.oh * p.ow;
-    p.hw = d->h * d->w;
-    p.kk = d->kh * d->kw;
-    p.k = d->c_in * p.kk;
-    p.direct = d->kh == 1 && d->kw == 1 && d->stride_h == 1 && d->stride_w == 1 && d->pad_h == 0 && d->pad_w == 0;
-    p.cs = SC_CONV_SLICE_ROWS / p.kk;
-    p.cs = p.cs < 1 ? 1 : p.cs > d->c_in ? d->c_in : p.cs;
-    p.cs_dw = SC_CONV_SLICE_ROWS_DW / p.kk;
-    p.cs_dw = p.cs_dw < 1 ? 1 : p.cs_dw > d->c_in ? d->c_in : p.cs_dw;
-    int64_t nb = (SC_CONV_COLS + p.ohw - 1) / p.ohw;
-    if (nb > d->n) nb = d->n;
-    while (nb > 1 && p.cs_dw * p.kk * nb * p.ohw > SC_CONV_COL_CAP) nb--;
-    p.nb = nb < 1 ? 1 : nb;
-    const int64_t cols = p.nb * p.ohw;
-    p.col_floats = sc_round16((size_t)(p.cs_dw * p.kk * cols));
-    p.ybuf_floats = p.nb > 1 ? sc_round16((size_t)(d->c_out * cols)) : 0;
-    p.dwt_floats = sc_round16((size_t)(p.k * d->c_out));
-    return p;
+/* Backward data with stride: images per chunk and channels per slice. */
+static void sc_strided_chunks(const supcon_conv_desc *d, int64_t ohw, int64_t *nb, int64_t *cs) {
+    const int64_t kk = d->kh * d->kw;
+    int64_t c = SC_CONV_SLICE_ROWS / kk;
+    *cs = c < 1 ? 1 : c > d->c_in ? d->c_in : c;
+    int64_t b = (SC_CONV_COLS + ohw - 1) / ohw;
+    *nb = b > d->n ? (d->n > 0 ? d->n : 1) : b;
+}
+
+static int sc_bwd_data_as_conv(const supcon_conv_desc *d) {
+    return d->stride_h == 1 && d->stride_w == 1 && d->pad_h <= d->kh - 1 && d->pad_w <= d->kw - 1;
+}
+
+/* The filter gradient: images per chunk and channels per slice of its column matrix. */
+static void sc_dw_chunks(const supcon_conv_desc *d, int64_t ohw, int64_t *nb, int64_t *cs) {
+    const int64_t kk = d->kh * d->kw;
+    int64_t c = SC_CONV_SLICE_ROWS_DW / kk;
+    *cs = c < 1 ? 1 : c > d->c_in ? d->c_in : c;
+    int64_t b = (SC_CONV_COLS + ohw - 1) / ohw;
+    if (b > d->n) b = d->n;
+    while (b > 1 && *cs * kk * b * ohw > SC_CONV_COL_CAP) b--;
+    *nb = b < 1 ? 1 : b;
+}
+
+/* Floats of the column buffer (strided backward data, filter gradient) and of dW^T. */
+static void sc_ws_parts(const supcon_conv_desc *d, size_t *col, size_t *dwt) {
+    const int64_t oh = supcon_conv_out_h(d), ow = supcon_conv_out_w(d), kk = d->kh * d->kw;
+    int64_t nb, cs;
+    sc_dw_chunks(d, oh * ow, &nb, &cs);
+    *col = sc_round16((size_t)(cs * kk * nb * oh * ow));
+    if (!sc_bwd_data_as_conv(d)) {
+        sc_strided_chunks(d, oh * ow, &nb, &cs);
+        const size_t c2 = sc_round16((size_t)(cs * kk * nb * oh * ow));
+        if (c2 > *col) *col = c2;
+    }
+    *dwt = sc_round16((size_t)(d->c_in * kk * d->c_out));
 }
 
 size_t sc_cpu_conv2d_workspace_bytes(void *state, const supcon_conv_desc *d) {
-    const sc_conv_plan p = sc_conv_plan_of(d);
-    return (p.col_floats + p.ybuf_floats + p.dwt_floats + 16) * sizeof(float);
+    size_t col, dwt;
+    sc_ws_parts(d, &col, &dwt);
+    return (col + dwt + 16) * sizeof(float);
 }
 
-/* The workspace carved into its parts, 64-byte aligned. */
-typedef struct sc_conv_ws {
-    float *col, *ybuf, *dwt;
-} sc_conv_ws;
-
-static supcon_status sc_conv_carve(sc_cpu *st, const supcon_conv_desc *d, const sc_conv_plan *p, void *ws,
-                                   size_t ws_bytes, sc_conv_ws *out) {
+/* The workspace as its column buffer and dW^T, 64-byte aligned. */
+static supcon_status sc_conv_ws(sc_cpu *st, const supcon_conv_desc *d, void *ws, size_t ws_bytes, float **col,
+                                float **dwt) {
     const size_t need = sc_cpu_conv2d_workspace_bytes(st, d);
     if (!ws || ws_bytes < need)
         return sc_cpu_fail(st, SUPCON_ERR_INVALID_ARGUMENT, "conv2d workspace of %zu bytes, %zu needed",
                            ws ? ws_bytes : 0, need);
-    float *base = (float *)(((uintptr_t)ws + 63) & ~(uintptr_t)63);
-    out->col = base;
-    out->ybuf = base + p->col_floats;
-    out->dwt = out->ybuf + p->ybuf_floats;
+    size_t ncol, ndwt;
+    sc_ws_parts(d, &ncol, &ndwt);
+    *col = (float *)(((uintptr_t)ws + 63) & ~(uintptr_t)63);
+    *dwt = *col + ncol;
     return SUPCON_OK;
 }
 
-/* ---- im2col / col2im, one (image, input channel) plane per task item --------------------- */
+/* ---- col2im for the strided backward data, one (image, input channel) plane per item ---- */
 
 typedef struct sc_col_job {
     const supcon_conv_desc *d;
-    const sc_conv_plan *p;
+    int64_t oh, ow, ohw, hw, kk;
     const float *x; /* (cnt, c_in, h, w): im2col source */
     float *dx;      /* (cnt, c_in, h, w): col2im target */
-    float *col;     /* (cn kk, cols): the rows of channels [c0, c0 + cn) */
-    int64_t cols;   /* cnt * ohw, the row stride of col */
-    int64_t c0, cn;
+    float *col;     /* (cn kk, cnt ohw): the rows of channels [c0, c0 + cn) */
+    int64_t cols, c0, cn;
     int accumulate;
 } sc_col_job;
 
@@ -112,21 +291,20 @@ static void sc_valid_range(int64_t ow, int64_t stride, int64_t off, int64_t w, i
 static void sc_im2col_task(void *arg, int64_t begin, int64_t end, int worker) {
     const sc_col_job *j = arg;
     const supcon_conv_desc *d = j->d;
-    const sc_conv_plan *p = j->p;
     for (int64_t t = begin; t < end; t++) {
         const int64_t img = t / j->cn, c = t % j->cn;
-        const float *xp = j->x + (img * d->c_in + j->c0 + c) * p->hw; /* (h, w) */
+        const float *xp = j->x + (img * d->c_in + j->c0 + c) * j->hw; /* (h, w) */
         for (int64_t ki = 0; ki < d->kh; ki++)
             for (int64_t kj = 0; kj < d->kw; kj++) {
-                float *row = j->col + (c * p->kk + ki * d->kw + kj) * j->cols + img * p->ohw; /* (oh, ow) */
+                float *row = j->col + (c * j->kk + ki * d->kw + kj) * j->cols + img * j->ohw; /* (oh, ow) */
                 const int64_t off = kj - d->pad_w;
                 int64_t lo, hi;
-                sc_valid_range(p->ow, d->stride_w, off, d->w, &lo, &hi);
-                for (int64_t oy = 0; oy < p->oh; oy++) {
-                    float *dst = row + oy * p->ow;
+                sc_valid_range(j->ow, d->stride_w, off, d->w, &lo, &hi);
+                for (int64_t oy = 0; oy < j->oh; oy++) {
+                    float *dst = row + oy * j->ow;
                     const int64_t iy = oy * d->stride_h - d->pad_h + ki;
                     if (iy < 0 || iy >= d->h) {
-                        memset(dst, 0, (size_t)p->ow * sizeof(float));
+                        memset(dst, 0, (size_t)j->ow * sizeof(float));
                         continue;
                     }
                     const float *src = xp + iy * d->w;
@@ -135,7 +313,7 @@ static void sc_im2col_task(void *arg, int64_t begin, int64_t end, int worker) {
                         memcpy(dst + lo, src + lo + off, (size_t)(hi - lo) * sizeof(float));
                     else
                         for (int64_t ox = lo; ox < hi; ox++) dst[ox] = src[ox * d->stride_w + off];
-                    for (int64_t ox = hi; ox < p->ow; ox++) dst[ox] = 0.0f;
+                    for (int64_t ox = hi; ox < j->ow; ox++) dst[ox] = 0.0f;
                 }
             }
     }
@@ -144,31 +322,23 @@ static void sc_im2col_task(void *arg, int64_t begin, int64_t end, int worker) {
 static void sc_col2im_task(void *arg, int64_t begin, int64_t end, int worker) {
     const sc_col_job *j = arg;
     const supcon_conv_desc *d = j->d;
-    const sc_conv_plan *p = j->p;
     for (int64_t t = begin; t < end; t++) {
         const int64_t img = t / j->cn, c = t % j->cn;
-        float *dxp = j->dx + (img * d->c_in + j->c0 + c) * p->hw; /* (h, w) */
-        if (!j->accumulate) memset(dxp, 0, (size_t)p->hw * sizeof(float));
+        float *dxp = j->dx + (img * d->c_in + j->c0 + c) * j->hw; /* (h, w) */
+        if (!j->accumulate) memset(dxp, 0, (size_t)j->hw * sizeof(float));
         for (int64_t ki = 0; ki < d->kh; ki++)
             for (int64_t kj = 0; kj < d->kw; kj++) {
-                const float *row = j->col + (c * p->kk + ki * d->kw + kj) * j->cols + img * p->ohw;
+                const float *row = j->col + (c * j->kk + ki * d->kw + kj) * j->cols + img * j->ohw;
                 const int64_t off = kj - d->pad_w;
                 int64_t lo, hi;
-                sc_valid_range(p->ow, d->stride_w, off, d->w, &lo, &hi);
-                for (int64_t oy = 0; oy < p->oh; oy++) {
+                sc_valid_range(j->ow, d->stride_w, off, d->w, &lo, &hi);
+                if (hi <= lo) continue;
+                for (int64_t oy = 0; oy < j->oh; oy++) {
                     const int64_t iy = oy * d->stride_h - d->pad_h + ki;
                     if (iy < 0 || iy >= d->h) continue;
-                    const float *src = row + oy * p->ow;
+                    const float *src = row + oy * j->ow;
                     float *dst = dxp + iy * d->w;
-                    if (hi <= lo) continue;
-                    if (d->stride_w == 1) {
-                        float *dd = dst + lo + off;
-                        const float *ss = src + lo;
-#pragma omp simd
-                        for (int64_t ox = 0; ox < hi - lo; ox++) dd[ox] += ss[ox];
-                    } else {
-                        for (int64_t ox = lo; ox < hi; ox++) dst[ox * d->stride_w + off] += src[ox];
-                    }
+                    for (int64_t ox = lo; ox < hi; ox++) dst[ox * d->stride_w + off] += src[ox];
                 }
             }
     }
@@ -180,97 +350,70 @@ static int64_t sc_grain(int64_t floats_per_item) {
     return g < 1 ? 1 : g;
 }
 
-/* col (cn kk, cnt ohw) = the im2col rows of channels [c0, c0 + cn) of cnt images. */
-static void sc_im2col(sc_cpu *st, const supcon_conv_desc *d, const sc_conv_plan *p, float *col, const float *x,
-                      int64_t cnt, int64_t c0, int64_t cn) {
-    sc_col_job j = {.d = d, .p = p, .x = x, .col = col, .cols = cnt * p->ohw, .c0 = c0, .cn = cn};
-    sc_pool_run(st->pool, cnt * cn, sc_grain(p->kk * p->ohw), sc_im2col_task, &j);
-}
-
-/* ---- (cnt, ch, ohw) <-> (ch, cnt ohw): images side by side as GEMM columns ------------ */
-
-typedef struct sc_gather_job {
-    float *dst;
-    const float *src;
-    int64_t ch, ohw, cnt;
-    int to_cols; /* 1: (cnt, ch, ohw) -> (ch, cnt ohw); 0: back */
-} sc_gather_job;
-
-static void sc_gather_task(void *arg, int64_t begin, int64_t end, int worker) {
-    const sc_gather_job *g = arg;
-    const size_t bytes = (size_t)g->ohw * sizeof(float);
-    for (int64_t t = begin; t < end; t++) {
-        const int64_t img = t / g->ch, ch = t % g->ch;
-        const int64_t a = (img * g->ch + ch) * g->ohw, b = ch * g->cnt * g->ohw + img * g->ohw;
-        if (g->to_cols)
-            memcpy(g->dst + b, g->src + a, bytes);
-        else
-            memcpy(g->dst + a, g->src + b, bytes);
-    }
-}
-
-static void sc_gather(sc_cpu *st, float *dst, const float *src, int64_t ch, int64_t ohw, int64_t cnt,
-                      int to_cols) {
-    sc_gather_job g = {dst, src, ch, ohw, cnt, to_cols};
-    sc_pool_run(st->pool, cnt * ch, sc_grain(ohw), sc_gather_task, &g);
-}
-
 /* ---- the three passes ------------------------------------------------------------------ */
+
+/* B = the view, for a GEMM of m rows: read in place by the 3x3 kernel, or in place through
+ * masked loads when the rows are few (then packing, done once per panel and used by only m
+ * rows, costs more than the slower loads), else packed. */
+#define SC_DIRECT_ROWS 144
+
+static sc_gemm_opnd sc_b_of(const sc_view *v, int64_t m) {
+    const int conv3 = sc_view_conv3(v);
+    return (sc_gemm_opnd){.pack = sc_packers_pick().b_view, .ctx = v,
+                          .direct = conv3 || m <= SC_DIRECT_ROWS ? sc_direct_view : NULL, .kc_unit = conv3 ? 9 : 0};
+}
 
 supcon_status sc_cpu_conv2d_forward(void *state, const supcon_conv_desc *d, float *y, const float *x,
                                      const float *weight, void *ws, size_t ws_bytes) {
     sc_cpu *st = state;
-    const sc_conv_plan p = sc_conv_plan_of(d);
-    sc_conv_ws w = {0};
-    supcon_status s = sc_conv_carve(st, d, &p, ws, ws_bytes, &w);
+    float *col = NULL, *dwt = NULL;
+    supcon_status s = sc_conv_ws(st, d, ws, ws_bytes, &col, &dwt);
     if (s != SUPCON_OK) return s;
-    for (int64_t i0 = 0; i0 < d->n; i0 += p.nb) {
-        const int64_t cnt = d->n - i0 < p.nb ? d->n - i0 : p.nb, cols = cnt * p.ohw;
-        const float *xi = x + i0 * d->c_in * p.hw;
-        float *yi = y + i0 * d->c_out * p.ohw;
-        float *out = cnt == 1 ? yi : w.ybuf; /* (c_out, cols) */
-        if (p.direct && cnt == 1) {
-            sc_sgemm(st->pool, &st->gemm, 0, 0, d->c_out, cols, p.k, 1.0f, weight, p.k, xi, cols, 0.0f, out, cols);
-        } else {
-            for (int64_t c0 = 0; c0 < d->c_in; c0 += p.cs) {
-                const int64_t cn = d->c_in - c0 < p.cs ? d->c_in - c0 : p.cs;
-                sc_im2col(st, d, &p, w.col, xi, cnt, c0, cn);
-                sc_sgemm(st->pool, &st->gemm, 0, 0, d->c_out, cols, cn * p.kk, 1.0f, weight + c0 * p.kk, p.k, w.col,
-                         cols, c0 == 0 ? 0.0f : 1.0f, out, cols);
-            }
-        }
-        if (cnt > 1) sc_gather(st, yi, w.ybuf, d->c_out, p.ohw, cnt, 0);
-    }
+    const sc_view v = sc_view_of(x, d->c_in, d->h, d->w, d->kh, d->kw, d->stride_h, d->stride_w, d->pad_h, d->pad_w);
+    const int64_t k = d->c_in * v.kk;
+    const sc_gemm_opnd a = {.p = weight, .ld = k};
+    const sc_gemm_opnd b = sc_b_of(&v, d->c_out);
+    const sc_gemm_out c = {.c = y, .ldc = v.ohw, .seg = v.ohw, .seg_stride = d->c_out * v.ohw};
+    sc_sgemm_ex(st->pool, &st->gemm, d->c_out, d->n * v.ohw, k, 1.0f, &a, &b, 0.0f, &c);
     return SUPCON_OK;
 }
 
 supcon_status sc_cpu_conv2d_backward_data(void *state, const supcon_conv_desc *d, float *dx, const float *dy,
                                           const float *weight, int accumulate, void *ws, size_t ws_bytes) {
     sc_cpu *st = state;
-    const sc_conv_plan p = sc_conv_plan_of(d);
-    sc_conv_ws w = {0};
-    supcon_status s = sc_conv_carve(st, d, &p, ws, ws_bytes, &w);
+    float *col = NULL, *dwt = NULL;
+    supcon_status s = sc_conv_ws(st, d, ws, ws_bytes, &col, &dwt);
     if (s != SUPCON_OK) return s;
-    for (int64_t i0 = 0; i0 < d->n; i0 += p.nb) {
-        const int64_t cnt = d->n - i0 < p.nb ? d->n - i0 : p.nb, cols = cnt * p.ohw;
-        float *dxi = dx + i0 * d->c_in * p.hw;
-        const float *dyi = dy + i0 * d->c_out * p.ohw;
-        if (cnt > 1) {
-            sc_gather(st, w.ybuf, dyi, d->c_out, p.ohw, cnt, 1);
-            dyi = w.ybuf;
-        }
-        if (p.direct && cnt == 1) { /* dx (c_in, hw) = W^T dy, straight into place */
-            sc_sgemm(st->pool, &st->gemm, 1, 0, d->c_in, cols, d->c_out, 1.0f, weight, p.k, dyi, cols,
-                     accumulate ? 1.0f : 0.0f, dxi, cols);
-            continue;
-        }
-        for (int64_t c0 = 0; c0 < d->c_in; c0 += p.cs) {
-            const int64_t cn = d->c_in - c0 < p.cs ? d->c_in - c0 : p.cs;
-            sc_sgemm(st->pool, &st->gemm, 1, 0, cn * p.kk, cols, d->c_out, 1.0f, weight + c0 * p.kk, p.k, dyi, cols,
-                     0.0f, w.col, cols);
-            sc_col_job j = {.d = d, .p = &p, .dx = dxi, .col = w.col, .cols = cols, .c0 = c0, .cn = cn,
+    const int64_t oh = supcon_conv_out_h(d), ow = supcon_conv_out_w(d), ohw = oh * ow, hw = d->h * d->w;
+    const int64_t kk = d->kh * d->kw, k = d->c_in * kk;
+    if (sc_bwd_data_as_conv(d)) {
+        /* dx = conv(dy, W turned and transposed), padding k - 1 - pad: its output is h x w */
+        const sc_view v = sc_view_of(dy, d->c_out, oh, ow, d->kh, d->kw, 1, 1, d->kh - 1 - d->pad_h,
+                                     d->kw - 1 - d->pad_w);
+        const sc_flip f = {weight, d->c_in, kk};
+        const sc_gemm_opnd a = {.pack = sc_pack_a_flip, .ctx = &f};
+        const sc_gemm_opnd b = sc_b_of(&v, d->c_in);
+        const sc_gemm_out c = {.c = dx, .ldc = hw, .seg = hw, .seg_stride = d->c_in * hw};
+        sc_sgemm_ex(st->pool, &st->gemm, d->c_in, d->n * hw, d->c_out * kk, 1.0f, &a, &b, accumulate ? 1.0f : 0.0f,
+                    &c);
+        return SUPCON_OK;
+    }
+    int64_t nb, cs;
+    sc_strided_chunks(d, ohw, &nb, &cs);
+    for (int64_t i0 = 0; i0 < d->n; i0 += nb) {
+        const int64_t cnt = d->n - i0 < nb ? d->n - i0 : nb, cols = cnt * ohw;
+        /* dy of the chunk as a (c_out, cols) matrix */
+        const sc_view v = sc_view_of(dy + i0 * d->c_out * ohw, d->c_out, oh, ow, 1, 1, 1, 1, 0, 0);
+        const sc_gemm_opnd b = sc_b_of(&v, cs * kk);
+        for (int64_t c0 = 0; c0 < d->c_in; c0 += cs) {
+            const int64_t cn = d->c_in - c0 < cs ? d->c_in - c0 : cs;
+            const sc_gemm_opnd a = {.p = weight + c0 * kk, .ld = k, .trans = 1};
+            const sc_gemm_out c = {.c = col, .ldc = cols};
+            sc_sgemm_ex(st->pool, &st->gemm, cn * kk, cols, d->c_out, 1.0f, &a, &b, 0.0f, &c);
+            sc_col_job j = {.d = d, .oh = oh, .ow = ow, .ohw = ohw, .hw = hw, .kk = kk,
+                            .dx = dx + i0 * d->c_in * hw, .col = col, .cols = cols, .c0 = c0, .cn = cn,
                             .accumulate = accumulate};
-            sc_pool_run(st->pool, cnt * cn, sc_grain(p.kk * p.ohw), sc_col2im_task, &j);
+            sc_pool_run(st->pool, cnt * cn, sc_grain(kk * ohw), sc_col2im_task, &j);
         }
     }
     return SUPCON_OK;
@@ -282,44 +425,91 @@ typedef struct sc_dw_job {
     int64_t k, c_out;
 } sc_dw_job;
 
+/* Items are blocks of SC_DW_OB output channels; within one, runs of SC_DW_RB rows of dW^T
+ * (each read as one short run of a cache line) serve all of the block's channels. */
+#define SC_DW_OB 16
+#define SC_DW_RB 64
+
 static void sc_dw_add_task(void *arg, int64_t begin, int64_t end, int worker) {
     const sc_dw_job *j = arg;
-    for (int64_t o = begin; o < end; o++)
-        for (int64_t r = 0; r < j->k; r++) j->dw[o * j->k + r] += j->dwt[r * j->c_out + o];
+    for (int64_t b = begin; b < end; b++) {
+        const int64_t o0 = b * SC_DW_OB, o1 = o0 + SC_DW_OB < j->c_out ? o0 + SC_DW_OB : j->c_out;
+        for (int64_t r0 = 0; r0 < j->k; r0 += SC_DW_RB) {
+            const int64_t r1 = r0 + SC_DW_RB < j->k ? r0 + SC_DW_RB : j->k;
+            for (int64_t o = o0; o < o1; o++) {
+                float *dw = j->dw + o * j->k;
+                const float *src = j->dwt + o;
+                for (int64_t r = r0; r < r1; r++) dw[r] += src[r * j->c_out];
+            }
+        }
+    }
+}
+
+typedef struct sc_dw3_job {
+    const supcon_conv_desc *d;
+    float *dw;
+    const float *x, *dy;
+    int64_t cblocks;
+} sc_dw3_job;
+
+/* One item: SC_DW3_OB output channels times SC_DW3_CB input channels, over all images. */
+static void sc_dw3_task(void *arg, int64_t begin, int64_t end, int worker) {
+    const sc_dw3_job *j = arg;
+    const supcon_conv_desc *d = j->d;
+    for (int64_t t = begin; t < end; t++) {
+        const int64_t o0 = t / j->cblocks * SC_DW3_OB, c0 = t % j->cblocks * SC_DW3_CB;
+        const int64_t nc = d->c_in - c0 < SC_DW3_CB ? d->c_in - c0 : SC_DW3_CB;
+        sc_dw3_block_avx512(j->dw, j->x, j->dy, d->n, d->c_in, d->c_out, d->h, d->w, o0, c0, nc);
+    }
+}
+
+/* The 3x3 stride-1 same-size convolutions over rows of 16 or 32 pixels: conv_avx512.c. */
+static int sc_dw3_fits(const supcon_conv_desc *d) {
+    return d->kh == 3 && d->kw == 3 && d->stride_h == 1 && d->stride_w == 1 && d->pad_h == 1 && d->pad_w == 1 &&
+           (d->w == 16 || d->w == 32) && d->c_out % SC_DW3_OB == 0 && sc_dw3_available();
 }
 
 supcon_status sc_cpu_conv2d_backward_filter(void *state, const supcon_conv_desc *d, float *dweight,
                                             const float *dy, const float *x, void *ws, size_t ws_bytes) {
     sc_cpu *st = state;
-    const sc_conv_plan p = sc_conv_plan_of(d);
-    sc_conv_ws w = {0};
-    supcon_status s = sc_conv_carve(st, d, &p, ws, ws_bytes, &w);
+    float *col = NULL, *dwt = NULL;
+    supcon_status s = sc_conv_ws(st, d, ws, ws_bytes, &col, &dwt);
     if (s != SUPCON_OK) return s;
-    for (int64_t i0 = 0; i0 < d->n; i0 += p.nb) {
-        const int64_t cnt = d->n - i0 < p.nb ? d->n - i0 : p.nb, cols = cnt * p.ohw;
-        const float *xi = x + i0 * d->c_in * p.hw;
-        const float *dyi = dy + i0 * d->c_out * p.ohw;
-        const float beta = i0 == 0 ? 0.0f : 1.0f;
-        if (cnt > 1) {
-            sc_gather(st, w.ybuf, dyi, d->c_out, p.ohw, cnt, 1);
-            dyi = w.ybuf;
-        }
-        /* dW^T rows (+)= col rows dy^T; dy (c_out, cols) is op(B) transposed. */
-        if (p.direct && cnt == 1) {
-            sc_sgemm(st->pool, &st->gemm, 0, 1, p.k, d->c_out, cols, 1.0f, xi, cols, dyi, cols, beta, w.dwt,
-                     d->c_out);
-            continue;
-        }
-        for (int64_t c0 = 0; c0 < d->c_in; c0 += p.cs_dw) {
-            const int64_t cn = d->c_in - c0 < p.cs_dw ? d->c_in - c0 : p.cs_dw;
-            sc_im2col(st, d, &p, w.col, xi, cnt, c0, cn);
-            sc_sgemm(st->pool, &st->gemm, 0, 1, cn * p.kk, d->c_out, cols, 1.0f, w.col, cols, dyi, cols, beta,
-                     w.dwt + c0 * p.kk * d->c_out, d->c_out);
+    if (d->n <= 0) return SUPCON_OK;
+    if (sc_dw3_fits(d)) {
+        sc_dw3_job j = {d, dweight, x, dy, (d->c_in + SC_DW3_CB - 1) / SC_DW3_CB};
+        sc_pool_run(st->pool, d->c_out / SC_DW3_OB * j.cblocks, 1, sc_dw3_task, &j);
+        return SUPCON_OK;
+    }
+    const int64_t oh = supcon_conv_out_h(d), ow = supcon_conv_out_w(d), ohw = oh * ow, kk = d->kh * d->kw;
+    const int64_t k = d->c_in * kk;
+    int64_t nb, cs;
+    sc_dw_chunks(d, ohw, &nb, &cs);
+    const sc_packers pk = sc_packers_pick();
+    for (int64_t i0 = 0; i0 < d->n; i0 += nb) {
+        const int64_t cnt = d->n - i0 < nb ? d->n - i0 : nb, cols = cnt * ohw;
+        const float *xi = x + i0 * d->c_in * d->h * d->w;
+        /* dy of the chunk as (c_out, cols), read transposed: op(B) = dy^T (cols, c_out) */
+        const sc_view vdy = sc_view_of(dy + i0 * d->c_out * ohw, d->c_out, oh, ow, 1, 1, 1, 1, 0, 0);
+        const sc_gemm_opnd b = {.pack = pk.bt_view, .ctx = &vdy};
+        const int direct = kk == 1 && d->stride_h == 1 && d->stride_w == 1 && d->pad_h == 0 && d->pad_w == 0;
+        for (int64_t c0 = 0; c0 < d->c_in; c0 += cs) {
+            const int64_t cn = d->c_in - c0 < cs ? d->c_in - c0 : cs;
+            const float *rows = col;
+            if (direct && cnt == 1) { /* 1x1 over one image: its planes are the column matrix */
+                rows = xi + c0 * ohw;
+            } else {
+                sc_col_job j = {.d = d, .oh = oh, .ow = ow, .ohw = ohw, .hw = d->h * d->w, .kk = kk, .x = xi,
+                                .col = col, .cols = cols, .c0 = c0, .cn = cn};
+                sc_pool_run(st->pool, cnt * cn, sc_grain(kk * ohw), sc_im2col_task, &j);
+            }
+            /* dW^T rows of the slice (+)= col dy^T */
+            const sc_gemm_opnd a = {.p = rows, .ld = cols};
+            const sc_gemm_out c = {.c = dwt + c0 * kk * d->c_out, .ldc = d->c_out};
+            sc_sgemm_ex(st->pool, &st->gemm, cn * kk, d->c_out, cols, 1.0f, &a, &b, i0 == 0 ? 0.0f : 1.0f, &c);
         }
     }
-    if (d->n > 0) {
-        sc_dw_job j = {dweight, w.dwt, p.k, d->c_out};
-        sc_pool_run(st->pool, d->c_out, sc_grain(p.k), sc_dw_add_task, &j);
-    }
+    sc_dw_job j = {dweight, dwt, k, d->c_out};
+    sc_pool_run(st->pool, (d->c_out + SC_DW_OB - 1) / SC_DW_OB, sc_grain(SC_DW_OB * k), sc_dw_add_task, &j);
     return SUPCON_OK;
 }

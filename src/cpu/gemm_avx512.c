@@ -43,6 +43,92 @@ static void sc_ukernel_12x32(int64_t kc, const float *a, const float *b, float *
     SC_STORE(6) SC_STORE(7) SC_STORE(8) SC_STORE(9) SC_STORE(10) SC_STORE(11)
 }
 
+/* The same with B read in place (sc_bdirect): two masked loads per step instead of two
+ * loads from a packed panel, so the convolutions need not copy their images. */
+__attribute__((target("avx512f")))
+static void sc_ukernel_12x32_direct(int64_t kc, const float *a, const sc_bdirect *bd, float *c, int64_t ldc,
+                                    float alpha, float beta) {
+    SC_ACC(0) SC_ACC(1) SC_ACC(2) SC_ACC(3) SC_ACC(4) SC_ACC(5)
+    SC_ACC(6) SC_ACC(7) SC_ACC(8) SC_ACC(9) SC_ACC(10) SC_ACC(11)
+    const float *base0 = bd->base[0], *base1 = bd->base[1];
+    const int64_t *off = bd->off;
+    const uint16_t *m0 = bd->mask[0], *m1 = bd->mask[1];
+    for (int64_t p = 0; p < kc; p++) {
+        const __m512 b0 = _mm512_maskz_loadu_ps((__mmask16)m0[p], base0 + off[p]);
+        const __m512 b1 = _mm512_maskz_loadu_ps((__mmask16)m1[p], base1 + off[p]);
+        const float *ap = a + p * MR;
+        SC_FMA(0) SC_FMA(1) SC_FMA(2) SC_FMA(3) SC_FMA(4) SC_FMA(5)
+        SC_FMA(6) SC_FMA(7) SC_FMA(8) SC_FMA(9) SC_FMA(10) SC_FMA(11)
+    }
+    const __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
+    SC_STORE(0) SC_STORE(1) SC_STORE(2) SC_STORE(3) SC_STORE(4) SC_STORE(5)
+    SC_STORE(6) SC_STORE(7) SC_STORE(8) SC_STORE(9) SC_STORE(10) SC_STORE(11)
+}
+
+/* The 3x3 convolution read in place (sc_bdirect.conv3): per channel and kernel row, two
+ * aligned loads; the three column shifts are lane rotations of them (valignd). */
+static const float sc_zero_row[32] __attribute__((aligned(64)));
+#define SC_AHEAD 2 /* channels ahead to prefetch */
+
+#define SC_STEP3(B0, B1)                                                                                  \
+    {                                                                                                      \
+        const __m512 b0 = (B0), b1 = (B1);                                                                 \
+        SC_FMA(0) SC_FMA(1) SC_FMA(2) SC_FMA(3) SC_FMA(4) SC_FMA(5)                                        \
+        SC_FMA(6) SC_FMA(7) SC_FMA(8) SC_FMA(9) SC_FMA(10) SC_FMA(11)                                      \
+    }
+
+/* One channel's kernel row: the centre step first, then each shifted pair right before its
+ * step, so that no more than two B vectors besides the centre pair are live (24
+ * accumulators leave room for few); the lanes shifted in past a row's end are zeroed by the
+ * mask. ONE_ROW: the halves are one row (x[ox - 1] of the second half's lane 0 is the first
+ * half's lane 15). */
+#define SC_ROW3(ONE_ROW)                                                                                   \
+    {                                                                                                      \
+        const __m512 c0 = _mm512_loadu_ps(r0), c1 = _mm512_loadu_ps(r1);                                  \
+        const __m512i i0 = _mm512_castps_si512(c0), i1 = _mm512_castps_si512(c1);                          \
+        const float *ap = a + MR;                                                                          \
+        SC_STEP3(c0, c1)                                                                                   \
+        ap = a;                                                                                            \
+        SC_STEP3(_mm512_castsi512_ps(_mm512_maskz_alignr_epi32(0xFFFE, i0, i0, 15)),                       \
+                 _mm512_castsi512_ps((ONE_ROW) ? _mm512_alignr_epi32(i1, i0, 15)                           \
+                                               : _mm512_maskz_alignr_epi32(0xFFFE, i1, i1, 15)))           \
+        ap = a + 2 * MR;                                                                                   \
+        SC_STEP3(_mm512_castsi512_ps((ONE_ROW) ? _mm512_alignr_epi32(i1, i0, 1)                            \
+                                               : _mm512_maskz_alignr_epi32(0x7FFF, i0, i0, 1)),            \
+                 _mm512_castsi512_ps(_mm512_maskz_alignr_epi32(0x7FFF, i1, i1, 1)))                        \
+        a += 3 * MR;                                                                                       \
+    }
+
+#define SC_DIRECT3_LOOP(ONE_ROW)                                                                           \
+    for (int64_t ch = 0; ch < nch; ch++) {                                                                 \
+        const float *p0 = bd->base[0] + ch * hw - w, *p1 = bd->base[1] + ch * hw - w;                     \
+        if (ch + SC_AHEAD < nch) /* each channel is another page: the prefetcher would not */              \
+            for (int ki = 0; ki < 3; ki++) {                                                               \
+                _mm_prefetch((const char *)(p0 + SC_AHEAD * hw + ki * w), _MM_HINT_T0);                    \
+                _mm_prefetch((const char *)(p1 + SC_AHEAD * hw + ki * w), _MM_HINT_T0);                    \
+            }                                                                                              \
+        for (int ki = 0; ki < 3; ki++) {                                                                   \
+            const float *r0 = (bd->row[0] >> ki) & 1 ? p0 + ki * w : sc_zero_row;                          \
+            const float *r1 = (bd->row[1] >> ki) & 1 ? p1 + ki * w : sc_zero_row;                          \
+            SC_ROW3(ONE_ROW)                                                                               \
+        }                                                                                                  \
+    }
+
+__attribute__((target("avx512f")))
+static void sc_ukernel_12x32_direct3(int64_t kc, const float *a, const sc_bdirect *bd, float *c, int64_t ldc,
+                                     float alpha, float beta) {
+    SC_ACC(0) SC_ACC(1) SC_ACC(2) SC_ACC(3) SC_ACC(4) SC_ACC(5)
+    SC_ACC(6) SC_ACC(7) SC_ACC(8) SC_ACC(9) SC_ACC(10) SC_ACC(11)
+    const int64_t w = bd->w, hw = bd->hw, nch = kc / 9;
+    if (bd->conv3 == 32)
+        SC_DIRECT3_LOOP(1)
+    else
+        SC_DIRECT3_LOOP(0)
+    const __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
+    SC_STORE(0) SC_STORE(1) SC_STORE(2) SC_STORE(3) SC_STORE(4) SC_STORE(5)
+    SC_STORE(6) SC_STORE(7) SC_STORE(8) SC_STORE(9) SC_STORE(10) SC_STORE(11)
+}
+
 /* Row-major A into a 12-row panel, 16 columns at a time: the 12 rows (4 zero rows pad it to
  * 16) are transposed in registers and each column's 12 values stored with one masked
  * store, instead of 192 scalar stores with a 48-byte stride. */
@@ -80,7 +166,8 @@ static void sc_pack_a_rows_12(float *dst, const float *a, int64_t lda, int64_t r
         for (int64_t i = 0; i < MR; i++) dst[p * MR + i] = i < rows ? a[i * lda + p] : 0.0f;
 }
 
-const sc_ukernel_desc sc_ukernel_avx512 = {MR, 32, sc_ukernel_12x32, "avx512", sc_pack_a_rows_12};
+const sc_ukernel_desc sc_ukernel_avx512 = {MR, 32, sc_ukernel_12x32, "avx512", sc_pack_a_rows_12,
+                                           sc_ukernel_12x32_direct, sc_ukernel_12x32_direct3};
 #else
-const sc_ukernel_desc sc_ukernel_avx512 = {0, 0, 0, "none", 0};
+const sc_ukernel_desc sc_ukernel_avx512 = {0, 0, 0, "none", 0, 0, 0};
 #endif

@@ -17,11 +17,34 @@ typedef void (*sc_ukernel_fn)(int64_t kc, const float *a, const float *b, float 
  * i < rows, 0 for rows <= i < mr, p < kc. NULL: the driver's scalar loop. */
 typedef void (*sc_pack_a_fn)(float *dst, const float *a, int64_t lda, int64_t rows, int64_t kc);
 
+/* B read in place instead of packed (a 32-column panel as two halves of 16): at step p,
+ * half h is the 16 floats at base[h] + off[p], lanes outside mask[h][p] read as 0 (and not
+ * read at all, so a masked lane may point anywhere). */
+typedef struct sc_bdirect {
+    const float *base[2];
+    const int64_t *off;
+    const uint16_t *mask[2];
+    /* conv3 (when nonzero): a 3x3, stride 1, padding 1 convolution over planes of width w
+     * (16 or 32) and hw floats, the depth being whole channels (9 steps each, the kernel's
+     * rows in (ki, kj) order). base[h] is output row oy's first pixel of the half (channel
+     * 0); row ki reads input row oy - 1 + ki, or zeros where row[h] says it is outside
+     * (bit ki); kj's shifts come from the row itself in registers, so every load is
+     * aligned. conv3 == 32: the halves are the two halves of one row; 16: two rows. */
+    int conv3;
+    int64_t w, hw;
+    unsigned row[2];
+} sc_bdirect;
+
+typedef void (*sc_ukernel_direct_fn)(int64_t kc, const float *a, const sc_bdirect *b, float *c, int64_t ldc,
+                                     float alpha, float beta);
+
 typedef struct sc_ukernel_desc {
     int mr, nr;
     sc_ukernel_fn fn;
     const char *name;
     sc_pack_a_fn pack_a_rows;
+    sc_ukernel_direct_fn direct; /* NULL: B is always packed (nr must be 32 otherwise) */
+    sc_ukernel_direct_fn direct3; /* the conv3 form of sc_bdirect */
 } sc_ukernel_desc;
 
 extern const sc_ukernel_desc sc_ukernel_avx512; /* 12 x 32 */

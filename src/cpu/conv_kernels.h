@@ -1,0 +1,20 @@
+/* The convolution's own AVX-512 kernel (conv_avx512.c): the filter gradient of the 3x3,
+ * stride-1, padding-1 convolution over rows of 16 or 32 pixels, read in place. */
+#ifndef SUPCON_CPU_CONV_KERNELS_H
+#define SUPCON_CPU_CONV_KERNELS_H
+
+#include <stdint.h>
+
+#define SC_DW3_OB 8 /* output channels per block (c_out must be a multiple) */
+#define SC_DW3_CB 8 /* input channels per block, at most */
+
+/* dw (c_out, c_in, 3, 3) += the gradient's entries for output channels [o0, o0 + SC_DW3_OB)
+ * and input channels [c0, c0 + nc), nc <= SC_DW3_CB, over all n images of x (n, c_in, h, w)
+ * and dy (n, c_out, h, w); w is 16 or 32 and the planes 64-byte aligned for speed (any
+ * alignment works). Sums run in a fixed order: images, rows, then the 16 lanes. */
+void sc_dw3_block_avx512(float *dw, const float *x, const float *dy, int64_t n, int64_t c_in, int64_t c_out,
+                         int64_t h, int64_t w, int64_t o0, int64_t c0, int64_t nc);
+/* 1 when this CPU runs it. */
+int sc_dw3_available(void);
+
+#endif
