@@ -141,6 +141,16 @@ check "tsne is deterministic for a seed" cmp -s tsne_pre.csv tsne_again.csv
 check "tsne of a ce checkpoint: leave-one-out kNN" grep -q 'leave-one-out within the split' tsne_ce.txt
 check "tsne of a ce checkpoint: exact t-SNE of all 256 images" grep -q '^t-SNE of 256 points (exact' tsne_ce.txt
 check "tsne of a ce checkpoint writes its picture" test "$(png_size tsne_ce.png)" = 1000x800
+# A checkpoint that does not describe its encoder (as one converted from the reference's .pth):
+# the same-length renames hide the metadata keys; tsne must read the encoder from the tensors.
+LC_ALL=C sed 's/"model":"resnet18"/"mdl__":"resnet18"/; s/"width":"4"/"wdth_":"4"/; s/"in_channels":"1"/"in_chan_xxx":"1"/' \
+    pre/last.safetensors >bare.safetensors
+"$supcon" info bare.safetensors >bare_info.txt 2>&1
+"$supcon" tsne "${tsne_flags[@]}" --ckpt bare.safetensors --n 200 --max_iter 300 --out tsne_bare >tsne_bare.txt 2>&1
+check "tsne infers resnet18 width 4 from a checkpoint's tensors" \
+    test "$(grep -c '^meta \(model\|width\|in_channels\) ' bare_info.txt)" -eq 0 -a -s tsne_bare.png
+check "tsne: same kNN accuracy from the inferred encoder" \
+    test "$(grep '^kNN' tsne_bare.txt)" = "$(grep '^kNN' tsne.txt)"
 "$supcon" tsne --help >out.txt 2>&1 && grep -q -- '--perplexity' out.txt && check "tsne --help" true || fail "tsne --help"
 expect_fail "tsne: no checkpoint" 2 "tsne needs --ckpt" tsne "${tsne_flags[@]}"
 expect_fail "tsne: bad split" 2 "is not test or train" tsne "${tsne_flags[@]}" --ckpt pre/last.safetensors --split val

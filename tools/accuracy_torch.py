@@ -146,7 +146,8 @@ def pretrain(torch, encoder, args, train_x, train_y):
 
 def train_classifier(torch, encoder, args, train_x, train_y, val, frozen, epochs, lr, wd):
     """main_linear.py (frozen: encoder in eval mode under no_grad, only fc learns) or
-    main_ce.py (encoder and fc learn together). Returns the last epoch's test top-1."""
+    main_ce.py (encoder and fc learn together). Returns the last epoch's test top-1; the
+    state_dict ('encoder.*', 'fc.*') goes to --save."""
     nn = torch.nn
     _, supervised, _ = transforms_for(args.size)
     train = loader(torch, make_dataset(torch, train_x, train_y, supervised), args, True)
@@ -187,6 +188,10 @@ def train_classifier(torch, encoder, args, train_x, train_y, val, frozen, epochs
             epoch, time.time() - t0, sum(losses) / len(losses), 100.0 * right / seen))
         log("Val: * Acc@1 %.3f (best %.2f)" % (acc, best))
     log("best accuracy: %.2f" % best)
+    if args.save:
+        state = {"encoder." + k: v for k, v in encoder.state_dict().items()}
+        state.update({"fc." + k: v for k, v in fc.state_dict().items()})
+        torch.save({"model": state, "epoch": epochs}, args.save)
     return acc
 
 
@@ -209,6 +214,8 @@ def main(argv):
     p.add_argument("--print_freq", type=int, default=20)
     p.add_argument("--subset", type=int, default=0, help="first N images of each split (smoke runs)")
     p.add_argument("--max_steps", type=int, default=0, help="stop pre-training after N steps")
+    p.add_argument("--save", default="", help="write the trained encoder (and classifier) as the "
+                   "reference's .pth ({'model': state_dict}); tools/pth_to_safetensors.py converts it")
     args = p.parse_args(argv)
 
     import torch

@@ -28,6 +28,45 @@ static int trained_size(const supcon_safetensors *st) {
     return p ? atoi(p + 8) : 0;
 }
 
+/* The encoder a checkpoint holds: from the metadata `supcon` writes (model, width,
+ * in_channels), else from the tensors themselves, so that checkpoints converted from the
+ * reference's .pth files (tools/pth_to_safetensors.py) work too: conv1's shape gives width
+ * and channels, conv3 in the blocks means Bottleneck, the blocks of layer3 the depth. */
+static int64_t find_encoder_tensor(const supcon_safetensors *st, const char *rest) {
+    char name[128];
+    snprintf(name, sizeof name, "encoder.%s", rest);
+    int64_t i = supcon_safetensors_find(st, name);
+    if (i >= 0) return i;
+    snprintf(name, sizeof name, "encoder.module.%s", rest); /* the reference's DataParallel */
+    return supcon_safetensors_find(st, name);
+}
+
+static int describe_encoder(const supcon_safetensors *st, supcon_model_config *mc) {
+    const char *arch = supcon_safetensors_metadata(st, "model"), *width = supcon_safetensors_metadata(st, "width");
+    const char *chans = supcon_safetensors_metadata(st, "in_channels");
+    if (arch && width && chans && supcon_arch_from_name(arch, &mc->arch) == SUPCON_OK) {
+        mc->width = atoi(width);
+        mc->in_channels = atoi(chans);
+        return mc->width > 0 && mc->in_channels > 0 ? 0 : -1;
+    }
+    const int64_t conv1 = find_encoder_tensor(st, "conv1.weight");
+    if (conv1 < 0 || supcon_safetensors_ndim(st, conv1) != 4) return -1;
+    mc->width = (int)supcon_safetensors_dim(st, conv1, 0);
+    mc->in_channels = (int)supcon_safetensors_dim(st, conv1, 1);
+    const int bottleneck = find_encoder_tensor(st, "layer1.0.conv3.weight") >= 0;
+    int blocks = 0;
+    for (char rest[64];; blocks++) {
+        snprintf(rest, sizeof rest, "layer3.%d.conv1.weight", blocks);
+        if (find_encoder_tensor(st, rest) < 0) break;
+    }
+    if (!bottleneck && blocks == 2) mc->arch = SUPCON_RESNET18;
+    else if (!bottleneck && blocks == 6) mc->arch = SUPCON_RESNET34;
+    else if (bottleneck && blocks == 6) mc->arch = SUPCON_RESNET50;
+    else if (bottleneck && blocks == 23) mc->arch = SUPCON_RESNET101;
+    else return -1;
+    return 0;
+}
+
 /* The encoder of any checkpoint of pretrain, ce or linear (its "encoder." tensors), in
  * inference mode and planned for batches of o->batch_size. */
 static supcon_model *load_encoder(supcon_context *ctx, cli_options *o, int *channels, char *kind, size_t kind_size) {
@@ -37,32 +76,26 @@ static supcon_model *load_encoder(supcon_context *ctx, cli_options *o, int *chan
         cli_fail(ctx, s, "--ckpt");
         return NULL;
     }
-    const char *arch = supcon_safetensors_metadata(st, "model"), *width = supcon_safetensors_metadata(st, "width");
-    const char *chans = supcon_safetensors_metadata(st, "in_channels");
     supcon_model_config mc = supcon_model_config_default();
     mc.head = SUPCON_HEAD_NONE;
-    if (!arch || supcon_arch_from_name(arch, &mc.arch) != SUPCON_OK || !width || !chans) {
-        fprintf(stderr, "supcon tsne: '%s' has no model, width or in_channels metadata: not a checkpoint of "
-                        "supcon pretrain, ce or linear\n", o->ckpt);
+    if (describe_encoder(st, &mc) != 0) {
+        fprintf(stderr, "supcon tsne: '%s' holds no ResNet encoder (encoder.conv1.weight and its blocks)\n", o->ckpt);
         supcon_safetensors_free(st);
         return NULL;
     }
     const char *prog = supcon_safetensors_metadata(st, "program"), *method = supcon_safetensors_metadata(st, "method");
-    snprintf(kind, kind_size, "%s", !prog                           ? "?"
+    snprintf(kind, kind_size, "%s", !prog                           ? "converted"
                                     : strcmp(prog, "pretrain") == 0 ? (method ? method : "contrastive")
-                                    : strcmp(prog, "ce") == 0       ? "cross-entropy"
+                                    : strcmp(prog, "ce") == 0       ? "CE"
                                                                     : prog);
-    mc.width = atoi(width);
-    mc.in_channels = atoi(chans);
     *channels = mc.in_channels;
-    if (!o->given_size && trained_size(st) >= 8) o->size = trained_size(st);
-    snprintf(o->model, sizeof o->model, "%s", arch);
+    if (!o->given_size) o->size = trained_size(st); /* 0: the data set's own size, later */
+    snprintf(o->model, sizeof o->model, "%s", supcon_arch_name(mc.arch));
     o->width = mc.width;
     supcon_model *m = NULL;
     s = supcon_model_create(ctx, &mc, &m);
     if (s == SUPCON_OK) s = supcon_checkpoint_load_model(st, m, "encoder.");
     if (s == SUPCON_OK) s = supcon_model_set_training(m, 0);
-    if (s == SUPCON_OK) s = supcon_model_reserve(m, o->batch_size, o->size, o->size);
     if (s != SUPCON_OK) {
         cli_fail(ctx, s, "the checkpoint's encoder");
         supcon_model_free(m);
@@ -205,6 +238,16 @@ int cli_tsne(int argc, char **argv) {
     if (!m) goto out;
     const int train_split = strcmp(o.split, "train") == 0;
     if (!(ds = cli_dataset(ctx, &o, train_split ? SUPCON_SPLIT_TRAIN : SUPCON_SPLIT_TEST))) goto out;
+    if (o.size < 8) { /* a checkpoint that does not say: the images as the data set has them */
+        int h = 0, w = 0;
+        supcon_dataset_image_shape(ds, &h, &w);
+        o.size = h >= 8 && h == w ? h : 32;
+    }
+    supcon_status s = supcon_model_reserve(m, o.batch_size, o.size, o.size);
+    if (s != SUPCON_OK) {
+        cli_fail(ctx, s, "the encoder");
+        goto out;
+    }
     const int classes = supcon_dataset_num_classes(ds);
     if (classes > 64) {
         fprintf(stderr, "supcon tsne: %d classes: the picture shows at most 64\n", classes);
@@ -221,7 +264,7 @@ int cli_tsne(int argc, char **argv) {
            supcon_context_backend_name(ctx));
 
     double t0 = now();
-    supcon_status s = embed(ctx, &o, m, ds, channels, &feats, &labels, &n);
+    s = embed(ctx, &o, m, ds, channels, &feats, &labels, &n);
     if (s != SUPCON_OK) goto out;
     printf("embedded %lld images in %.1f s\n", (long long)n, now() - t0);
 
