@@ -3,7 +3,7 @@
 # build the `supcon` tool (Release), pre-train a small ResNet-18 with SupCon on Fashion-MNIST
 # (the dataset-fashion-mnist package), evaluate it linearly and print the test accuracy, then
 # picture the test features with t-SNE (a PNG) and score them by kNN accuracy.
-# Sized to take about 12 minutes on 2 CPU cores; see docs/programs.md for what it prints.
+# Sized to take about 10 minutes on 2 CPU cores; see docs/programs.md for what it prints.
 #   bash tools/main-job.sh [OUT_DIR]        # default OUT_DIR: main-job/ in the build folder
 # Environment: BUILD_DIR (default build/), JOBS (build parallelism, default every core),
 # DEVICE (auto|cpu|cuda, default auto), EXTRA_PRETRAIN / EXTRA_LINEAR (more flags for each step).
