@@ -17,29 +17,14 @@
 
 #include "registry.h"
 #include "test_util.h"
+#include "test_check.h"
 
 #define TOL 1e-4       /* fp32: relative, in the 2-norm */
 #define TOL_TIGHT 1e-5 /* ops summed in double on both sides */
 
 static const supcon_backend_ops *C, *G; /* CPU, CUDA */
 static void *cs, *gs;
-static int g_pass, g_fail;
 
-static void check(int ok, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void check(int ok, const char *fmt, ...) {
-    if (ok) {
-        g_pass++;
-        return;
-    }
-    g_fail++;
-    va_list ap;
-    va_start(ap, fmt);
-    fputs("FAIL ", stdout);
-    vprintf(fmt, ap);
-    fputc('\n', stdout);
-    va_end(ap);
-    fflush(stdout);
-}
 
 /* Worst relative error seen per family, printed at the end. */
 enum { F_CONV, F_BN, F_ELT, F_POOL, F_LIN, F_L2, F_XENT, F_COUNT };

@@ -18,6 +18,7 @@
 #include "ref/loss_ref.h"
 #include "supcon/supcon.h"
 #include "test_util.h"
+#include "test_check.h"
 
 #define LOSS_TOL 1e-5 /* relative, floor 1e-2 */
 #define GRAD_TOL 1e-4 /* relative in the 2-norm, floored (grad_floor) */
@@ -33,24 +34,8 @@ static const char *const DEN_NAME[] = {"all", "positive", "negatives"};
 static const char *const AGG_NAME[] = {"out", "in"};
 static const char *const MODE_NAME[] = {"all", "one"};
 
-static int g_pass, g_fail;
 static int g_quiet; /* errors are expected: don't print them */
 
-static void check(int ok, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void check(int ok, const char *fmt, ...) {
-    if (ok) {
-        g_pass++;
-        return;
-    }
-    g_fail++;
-    va_list ap;
-    va_start(ap, fmt);
-    fputs("FAIL ", stdout);
-    vprintf(fmt, ap);
-    fputc('\n', stdout);
-    va_end(ap);
-    fflush(stdout);
-}
 
 /* ---- inputs ------------------------------------------------------------------------------ */
 
