@@ -14,7 +14,7 @@
 extern "C" {
 #endif
 
-#define SUPCON_BACKEND_ABI 3u
+#define SUPCON_BACKEND_ABI 4u
 
 /* How a backend's state reports why a call failed: the backend writes a message here and
  * returns a status; the core copies the message into the context's last error. */
@@ -23,6 +23,7 @@ extern "C" {
 typedef struct supcon_backend_init {
     int device;      /* CUDA ordinal; ignored by the CPU backend */
     int num_threads; /* CPU worker threads, 0 = one per core */
+    int allow_tf32;  /* ABI 4: 1 lets the products use TF32 tensor cores (supcon_precision) */
 } supcon_backend_init;
 
 /* Positives of the loss problem: equal labels, or a sample-level weight matrix. */
@@ -176,6 +177,10 @@ typedef struct supcon_backend_ops {
     /* ---- Optimiser (ABI 3). Every segment of segs[0..count) updated in place; segments
      * never overlap one another. Results do not depend on how the work is split. */
     supcon_status (*sgd_update)(void *state, const supcon_sgd_segment *segs, int64_t count);
+
+    /* ---- ABI 4. Wait until every call made so far has finished (for profiling; reports a
+     * fault of an earlier asynchronous call). NULL: the backend's calls are synchronous. */
+    supcon_status (*synchronize)(void *state);
 } supcon_backend_ops;
 
 /* The entry point a backend module exports (the CUDA module as a dlsym-able symbol). */

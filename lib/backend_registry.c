@@ -16,7 +16,9 @@ static supcon_status sc_open_ops(supcon_context *ctx, const supcon_backend_ops *
                         "backend '%s' was built for backend ABI %u, this libsupcon needs %u",
                         ops && ops->name ? ops->name : "?", ops ? ops->abi : 0u,
                         SUPCON_BACKEND_ABI);
-    supcon_backend_init init = {.device = ctx->device, .num_threads = ctx->num_threads};
+    supcon_backend_init init = {.device = ctx->device,
+                                .num_threads = ctx->num_threads,
+                                .allow_tf32 = ctx->precision == SUPCON_PRECISION_TF32};
     char msg[SUPCON_BACKEND_MSG_LEN] = "";
     supcon_status s = ops->init(&init, &ctx->state, msg, sizeof msg);
     if (s != SUPCON_OK) {

@@ -4,6 +4,7 @@
 
 #include "context_internal.h"
 #include "error.h"
+#include "profile.h"
 #include "registry.h"
 
 supcon_context_config supcon_context_config_default(void) {
@@ -15,6 +16,7 @@ supcon_context_config supcon_context_config_default(void) {
     c.num_threads = 0;
     c.seed = 0;
     c.log_level = SUPCON_LOG_WARNING;
+    c.precision = SUPCON_PRECISION_FP32;
     return c;
 }
 
@@ -43,6 +45,9 @@ supcon_status supcon_context_create(const supcon_context_config *cfg, supcon_con
         return sc_error(NULL, SUPCON_ERR_INVALID_ARGUMENT,
                         "supcon_context_create: cfg->log_level %d is not a supcon_log_level",
                         (int)c.log_level);
+    if ((int)c.precision != SUPCON_PRECISION_FP32 && (int)c.precision != SUPCON_PRECISION_TF32)
+        return sc_error(NULL, SUPCON_ERR_INVALID_ARGUMENT,
+                        "supcon_context_create: cfg->precision %d is not a supcon_precision", (int)c.precision);
 
     supcon_context *ctx = calloc(1, sizeof *ctx);
     if (!ctx) return sc_error(NULL, SUPCON_ERR_OUT_OF_MEMORY, "supcon_context_create: out of memory");
@@ -52,6 +57,7 @@ supcon_status supcon_context_create(const supcon_context_config *cfg, supcon_con
     ctx->log_fn = c.log_fn;
     ctx->log_user = c.log_user;
     ctx->log_level = c.log_level;
+    ctx->precision = c.precision;
     supcon_status s = sc_backend_open(ctx, c.backend);
     if (s != SUPCON_OK) {
         /* The thread-local copy of the message outlives ctx. */
@@ -66,10 +72,13 @@ supcon_status supcon_context_create(const supcon_context_config *cfg, supcon_con
 void supcon_context_free(supcon_context *ctx) {
     if (!ctx) return;
     sc_backend_close(ctx);
+    sc_prof_free(ctx);
     free(ctx);
 }
 
 supcon_backend_kind supcon_context_backend(const supcon_context *ctx) { return ctx->kind; }
+
+supcon_precision supcon_context_precision(const supcon_context *ctx) { return ctx->precision; }
 
 const char *supcon_context_backend_name(const supcon_context *ctx) { return ctx->ops->name; }
 

@@ -19,6 +19,8 @@ struct supcon_context {
     supcon_log_fn log_fn;
     void *log_user;
     supcon_log_level log_level;
+    supcon_precision precision;
+    struct sc_profile *profile;    /* NULL until profiling is first switched on (profile.h) */
     size_t bytes_in_use;
     size_t peak_bytes;
     char last_error[SC_ERROR_LEN];

@@ -7,6 +7,7 @@
 
 #include "context_internal.h"
 #include "error.h"
+#include "profile.h"
 #include "supcon/loss.h"
 #include "tensor_internal.h"
 
@@ -202,7 +203,9 @@ static supcon_status sc_run(supcon_loss *l, supcon_loss_problem *p, float *value
     p->denominator = (int)l->cfg.denominator;
     p->aggregation = (int)l->cfg.aggregation;
     double v = 0.0;
+    const double t0 = sc_prof_begin(l->ctx);
     supcon_status s = l->ctx->ops->loss(l->ctx->state, p, &v);
+    sc_prof_end(l->ctx, p->grad_anchors || p->grad_contrast ? "supcon loss with gradients" : "supcon loss", t0);
     sc_note_peak(l->ctx);
     if (s != SUPCON_OK) return sc_backend_error(l->ctx, s, fn);
     *value = (float)v;

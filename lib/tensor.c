@@ -6,6 +6,7 @@
 
 #include "context_internal.h"
 #include "error.h"
+#include "profile.h"
 #include "tensor_internal.h"
 
 size_t sc_dtype_size(supcon_dtype dtype) {
@@ -106,7 +107,9 @@ supcon_status supcon_tensor_upload(supcon_tensor *t, const void *src, size_t byt
         return sc_error(t->ctx, SUPCON_ERR_INVALID_ARGUMENT,
                         "supcon_tensor_upload: %zu bytes given, the tensor holds %zu", bytes, t->bytes);
     if (!bytes) return SUPCON_OK;
+    const double t0 = sc_prof_begin(t->ctx);
     supcon_status s = t->ctx->ops->upload(t->ctx->state, t->data, src, bytes);
+    sc_prof_end(t->ctx, "tensor upload", t0);
     return s == SUPCON_OK ? s : sc_backend_error(t->ctx, s, "supcon_tensor_upload");
 }
 
@@ -117,7 +120,9 @@ supcon_status supcon_tensor_download(const supcon_tensor *t, void *dst, size_t b
         return sc_error(t->ctx, SUPCON_ERR_INVALID_ARGUMENT,
                         "supcon_tensor_download: %zu bytes asked, the tensor holds %zu", bytes, t->bytes);
     if (!bytes) return SUPCON_OK;
+    const double t0 = sc_prof_begin(t->ctx);
     supcon_status s = t->ctx->ops->download(t->ctx->state, dst, t->data, bytes);
+    sc_prof_end(t->ctx, "tensor download", t0);
     return s == SUPCON_OK ? s : sc_backend_error(t->ctx, s, "supcon_tensor_download");
 }
 

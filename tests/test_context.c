@@ -64,6 +64,32 @@ static void test_bad_configs(void **st) {
     cfg = supcon_context_config_default();
     cfg.log_level = (supcon_log_level)9;
     assert_int_equal(supcon_context_create(&cfg, &ctx), SUPCON_ERR_INVALID_ARGUMENT);
+    cfg = supcon_context_config_default();
+    cfg.precision = (supcon_precision)2;
+    assert_int_equal(supcon_context_create(&cfg, &ctx), SUPCON_ERR_INVALID_ARGUMENT);
+    assert_non_null(strstr(supcon_context_last_error(NULL), "precision"));
+}
+
+/* TF32 is a permission: the CPU takes it and computes in float32. A caller built against the
+ * first 0.1 layout (ending at log_level, its padding unset) gets FP32 whatever lies past it. */
+static void test_precision(void **st) {
+    supcon_context_config cfg = supcon_context_config_default();
+    assert_int_equal(cfg.precision, SUPCON_PRECISION_FP32);
+    cfg.backend = SUPCON_BACKEND_CPU;
+    cfg.precision = SUPCON_PRECISION_TF32;
+    supcon_context *ctx = NULL;
+    assert_int_equal(supcon_context_create(&cfg, &ctx), SUPCON_OK);
+    assert_int_equal(supcon_context_precision(ctx), SUPCON_PRECISION_TF32);
+    supcon_context_free(ctx);
+
+    cfg = supcon_context_config_default();
+    cfg.backend = SUPCON_BACKEND_CPU;
+    cfg.struct_size = offsetof(supcon_context_config, reserved_) + sizeof(int);
+    cfg.reserved_ = 0x5a5a5a5a;
+    cfg.precision = (supcon_precision)77; /* past the old struct: never read */
+    assert_int_equal(supcon_context_create(&cfg, &ctx), SUPCON_OK);
+    assert_int_equal(supcon_context_precision(ctx), SUPCON_PRECISION_FP32);
+    supcon_context_free(ctx);
 }
 
 static void test_backend_from_environment(void **st) {
@@ -166,6 +192,7 @@ int main(void) {
         cmocka_unit_test(test_version),
         cmocka_unit_test(test_create_cpu),
         cmocka_unit_test(test_bad_configs),
+        cmocka_unit_test(test_precision),
         cmocka_unit_test(test_backend_from_environment),
         cmocka_unit_test(test_missing_cuda_module_is_an_error),
         cmocka_unit_test(test_log_callback_and_errors),

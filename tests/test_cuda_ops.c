@@ -27,8 +27,9 @@ static void *cs, *gs;
 
 
 /* Worst relative error seen per family, printed at the end. */
-enum { F_CONV, F_BN, F_ELT, F_POOL, F_LIN, F_L2, F_XENT, F_COUNT };
-static const char *const FAMILY[F_COUNT] = {"conv2d", "batchnorm", "eltwise", "avgpool", "linear", "l2norm", "xent"};
+enum { F_CONV, F_BN, F_ELT, F_POOL, F_LIN, F_L2, F_XENT, F_CONV_TF32, F_LIN_TF32, F_COUNT };
+static const char *const FAMILY[F_COUNT] = {"conv2d", "batchnorm", "eltwise", "avgpool", "linear",
+                                            "l2norm", "xent", "conv2d tf32", "linear tf32"};
 static double g_worst[F_COUNT];
 
 static void ok_status(supcon_status s, void *state, const supcon_backend_ops *o, const char *what) {
@@ -144,6 +145,10 @@ static void same_bits(const char *what, const float *d1, const float *d2, int64_
 /* ---- conv2d --------------------------------------------------------------------------------- */
 
 static const char *g_conv_mode = ""; /* which algorithm ranking the CUDA state uses */
+/* Tolerance and error family of the convolution and linear comparisons: TOL and F_CONV /
+ * F_LIN in float32, looser under TF32 (inputs rounded to a 10-bit mantissa). */
+static double g_prod_tol = TOL;
+static int g_conv_fam = F_CONV, g_lin_fam = F_LIN;
 
 static void conv_case(tu_rng *r, supcon_conv_desc d) {
     char tag[160];
@@ -200,13 +205,13 @@ static void conv_case(tu_rng *r, supcon_conv_desc d) {
         }
         char what[260];
         snprintf(what, sizeof what, "%s forward", t);
-        compare(F_CONV, what, gy[0], y, ny, TOL);
+        compare(g_conv_fam, what, gy[0], y, ny, g_prod_tol);
         snprintf(what, sizeof what, "%s backward data", t);
-        if (fits[1]) compare(F_CONV, what, gdx[0], dx, nx, TOL);
+        if (fits[1]) compare(g_conv_fam, what, gdx[0], dx, nx, g_prod_tol);
         snprintf(what, sizeof what, "%s backward data +=", t);
-        if (fits[2]) compare(F_CONV, what, gdxa[0], dxa, nx, TOL);
+        if (fits[2]) compare(g_conv_fam, what, gdxa[0], dxa, nx, g_prod_tol);
         snprintf(what, sizeof what, "%s backward filter +=", t);
-        if (fits[3]) compare(F_CONV, what, gdw[0], dw, nw, TOL);
+        if (fits[3]) compare(g_conv_fam, what, gdw[0], dw, nw, g_prod_tol);
         if (runs == 2) {
             snprintf(what, sizeof what, "%s forward", t);
             same_bits(what, gy[0], gy[1], ny);
@@ -247,7 +252,7 @@ static void test_conv(void) {
 /* A second CUDA state that ranks the algorithms by timing them (SUPCON_CUDA_CONV_FIND=1, read
  * when a state is made): other algorithms, the same results. */
 static void test_conv_find(void) {
-    supcon_backend_init cfg = {0, 0};
+    supcon_backend_init cfg = {.device = 0, .num_threads = 0, .allow_tf32 = 0};
     char msg[SUPCON_BACKEND_MSG_LEN] = "";
     void *found = NULL;
     setenv("SUPCON_CUDA_CONV_FIND", "1", 1);
@@ -505,7 +510,7 @@ static void test_linear(void) {
 #define LIN_CMP(dev, host, cnt, name)                                                                                 \
     do {                                                                                                              \
         snprintf(what, sizeof what, "%s %s", tag, name);                                                              \
-        compare(F_LIN, what, dev[0], host, cnt, TOL);                                                                 \
+        compare(g_lin_fam, what, dev[0], host, cnt, g_prod_tol);                                                      \
         same_bits(what, dev[0], dev[1], cnt);                                                                         \
     } while (0)
             LIN_CMP(gy, y, n * out, "forward");
@@ -519,11 +524,11 @@ static void test_linear(void) {
             ok_status(G->linear_backward(gs, NULL, gdw1, NULL, gdy, gx, gw, n, in, out), gs, G, tag);
             ok_status(G->linear_backward(gs, NULL, NULL, gdb1, gdy, gx, gw, n, in, out), gs, G, tag);
             snprintf(what, sizeof what, "%s dx alone", tag);
-            compare(F_LIN, what, gdx1, dx, n * in, TOL);
+            compare(g_lin_fam, what, gdx1, dx, n * in, g_prod_tol);
             snprintf(what, sizeof what, "%s dweight alone", tag);
-            compare(F_LIN, what, gdw1, dw, out * in, TOL);
+            compare(g_lin_fam, what, gdw1, dw, out * in, g_prod_tol);
             snprintf(what, sizeof what, "%s dbias alone", tag);
-            compare(F_LIN, what, gdb1, db, out, TOL);
+            compare(g_lin_fam, what, gdb1, db, out, g_prod_tol);
             G->release(gs, gdx1), G->release(gs, gdw1), G->release(gs, gdb1);
             for (int run = 0; run < 2; run++)
                 G->release(gs, gy[run]), G->release(gs, gdx[run]), G->release(gs, gdw[run]), G->release(gs, gdb[run]);
@@ -709,6 +714,45 @@ static int layer_slots_filled(const supcon_backend_ops *o) {
     return 1;
 }
 
+/* ---- TF32 ----------------------------------------------------------------------------------- */
+
+/* TF32 tolerance: products of inputs rounded to 11 significant bits, about 2^-11 relative
+ * each, partly averaging out over a sum. */
+#define TOL_TF32 3e-3
+
+/* A third CUDA state made with allow_tf32 (SUPCON_PRECISION_TF32): convolutions and linear
+ * layers within the TF32 tolerance of the CPU's float32, and TF32 visibly in use — a typical
+ * ResNet layer's error above what float32 gives (about 1e-6), else the option did nothing. */
+static void test_tf32(void) {
+    supcon_backend_init cfg = {.device = 0, .num_threads = 0, .allow_tf32 = 1};
+    char msg[SUPCON_BACKEND_MSG_LEN] = "";
+    void *tf = NULL;
+    supcon_status s = G->init(&cfg, &tf, msg, sizeof msg);
+    check(s == SUPCON_OK, "a CUDA state with allow_tf32: %s: %s", supcon_status_name(s), msg);
+    if (s != SUPCON_OK) return;
+    void *keep = gs;
+    gs = tf;
+    g_conv_mode = " (tf32)";
+    g_prod_tol = TOL_TF32;
+    g_conv_fam = F_CONV_TF32;
+    g_lin_fam = F_LIN_TF32;
+    tu_rng r = tu_rng_seed(103);
+    const supcon_conv_desc cases[] = {{3, 5, 9, 7, 4, 3, 3, 2, 2, 1, 1}, {8, 3, 32, 32, 64, 3, 3, 1, 1, 1, 1},
+                                      {16, 64, 16, 16, 64, 3, 3, 1, 1, 1, 1}, {5, 128, 4, 4, 256, 1, 1, 2, 2, 0, 0}};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) conv_case(&r, cases[i]);
+    check(g_worst[F_CONV_TF32] > 1e-5, "tf32: the convolutions' worst error %.3g is float32's: TF32 not in use",
+          g_worst[F_CONV_TF32]);
+    test_linear();
+    check(g_worst[F_LIN_TF32] > 1e-5, "tf32: the linear layers' worst error %.3g is float32's: TF32 not in use",
+          g_worst[F_LIN_TF32]);
+    g_conv_mode = "";
+    g_prod_tol = TOL;
+    g_conv_fam = F_CONV;
+    g_lin_fam = F_LIN;
+    gs = keep;
+    G->shutdown(tf);
+}
+
 int main(void) {
     const char *path = getenv("SUPCON_CUDA_MODULE");
 #ifdef SUPCON_TEST_CUDA_MODULE
@@ -741,7 +785,8 @@ int main(void) {
     unsetenv("SUPCON_CUDA_CONV_DETERMINISTIC");
     unsetenv("SUPCON_CUDA_CONV_FIND");
     char msg[SUPCON_BACKEND_MSG_LEN] = "";
-    supcon_backend_init gcfg = {0, 0}, ccfg = {0, 2};
+    supcon_backend_init gcfg = {.device = 0, .num_threads = 0, .allow_tf32 = 0};
+    supcon_backend_init ccfg = {.device = 0, .num_threads = 2, .allow_tf32 = 0};
     supcon_status s = G->init(&gcfg, &gs, msg, sizeof msg);
     if (s == SUPCON_ERR_BACKEND_UNAVAILABLE) {
         printf("skipped: %s\n", msg);
@@ -769,6 +814,7 @@ int main(void) {
     test_batchnorm();
     test_conv();
     test_conv_find();
+    test_tf32();
     test_sgd();
 
     printf("worst relative error:");

@@ -14,7 +14,7 @@
 
 /* A CPU backend state with `threads` workers, or NULL. */
 static inline void *to_state(int threads) {
-    supcon_backend_init cfg = {0, threads};
+    supcon_backend_init cfg = {.device = 0, .num_threads = threads, .allow_tf32 = 0};
     void *st = NULL;
     char msg[SUPCON_BACKEND_MSG_LEN];
     if (sc_cpu_backend()->init(&cfg, &st, msg, sizeof msg) != SUPCON_OK) return NULL;

@@ -86,6 +86,17 @@ typedef enum supcon_log_level {
  *  callback nothing is written anywhere. Called on the thread that made the call. */
 typedef void (*supcon_log_fn)(void *user, supcon_log_level level, const char *message);
 
+/** Arithmetic of the matrix products (convolutions, linear layers, the loss's logits).
+ *  Everything else — sums, statistics, the optimiser, parameters — stays float32. */
+typedef enum supcon_precision {
+    SUPCON_PRECISION_FP32 = 0, /* strict float32 everywhere: the reference, and what the
+                                  tests compare */
+    SUPCON_PRECISION_TF32 = 1  /* products may round their inputs to TF32 (10-bit mantissa)
+                                  on tensor cores, as PyTorch's allow_tf32; about 1e-3
+                                  relative. A permission: backends without such units (the
+                                  CPU) compute in float32 */
+} supcon_precision;
+
 typedef struct supcon_context_config {
     size_t struct_size;          /* sizeof(supcon_context_config): set by _default() */
     supcon_backend_kind backend; /* default SUPCON_BACKEND_AUTO */
@@ -95,6 +106,10 @@ typedef struct supcon_context_config {
     supcon_log_fn log_fn;        /* default NULL: silent */
     void *log_user;              /* passed back to log_fn */
     supcon_log_level log_level;  /* most verbose level delivered, default WARNING */
+    int reserved_;               /* ignored: the padding of the first 0.1 layout, which older
+                                    callers may leave unset */
+    supcon_precision precision;  /* arithmetic of the products, default FP32 (appended: a
+                                    shorter struct from an older caller means FP32) */
 } supcon_context_config;
 
 /** Defaults as documented per field, with struct_size filled in. */
@@ -118,6 +133,35 @@ SUPCON_API const char *supcon_context_last_error(const supcon_context *ctx);
 /** Which backend the context runs on (never AUTO), and its name ("cpu", "cuda"). */
 SUPCON_API supcon_backend_kind supcon_context_backend(const supcon_context *ctx);
 SUPCON_API const char *supcon_context_backend_name(const supcon_context *ctx);
+
+/** The precision the context was made with. */
+SUPCON_API supcon_precision supcon_context_precision(const supcon_context *ctx);
+
+/* ---- Profiling ---------------------------------------------------------------------- */
+/** One kind of backend call and the time spent in it since profiling was switched on.
+ *  Names say the operation and, for convolutions, the shape ("conv2d forward 64x32x32 ->
+ *  128 k3 s2 p1"). */
+typedef struct supcon_profile_entry {
+    const char *name; /* owned by the context: valid until profiling is switched on again
+                         or the context is freed */
+    int64_t calls;
+    double seconds;
+} supcon_profile_entry;
+
+/** on = 1: time every backend call the library makes from now on (model layers, loss,
+ *  optimiser, copies), starting from empty; on = 0: stop, keeping what was gathered. With
+ *  it on, an asynchronous backend (CUDA) is synchronised before and after each call, so the
+ *  times add up to the wall clock but a step runs slower than without: compare the parts,
+ *  not the totals. Calls of more than 512 different names are counted under "(other)".
+ *  Errors: ERR_INVALID_ARGUMENT (NULL ctx, on not 0 or 1), ERR_OUT_OF_MEMORY. */
+SUPCON_API supcon_status supcon_context_set_profiling(supcon_context *ctx, int on);
+
+/** The entries gathered, in the order first seen: up to `capacity` of them into entries
+ *  (which may be NULL when capacity is 0), and how many there are into *count.
+ *  Errors: ERR_INVALID_ARGUMENT (NULL ctx or count, capacity < 0, entries NULL with
+ *  capacity > 0). */
+SUPCON_API supcon_status supcon_context_profile(const supcon_context *ctx, supcon_profile_entry *entries,
+                                                int64_t capacity, int64_t *count);
 
 /** Bytes currently allocated by the context's backend for tensors and workspaces. */
 SUPCON_API size_t supcon_context_bytes_in_use(const supcon_context *ctx);

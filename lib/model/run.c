@@ -3,14 +3,30 @@
  * public wrappers; here every pointer is already the arena's or the caller's checked tensor. */
 #include <string.h>
 
+#include <stdio.h>
+
 #include "error.h"
 #include "model_internal.h"
+#include "profile.h"
 
-#define SC_CALL(m, what, call)                                                                         \
+/* One backend call: timed under `what` when profiling is on, its failure reported as `what`. */
+#define SC_CALL_AS(m, what, prof_name, call)                                                           \
     do {                                                                                               \
+        const double t_ = sc_prof_begin((m)->ctx);                                                     \
         supcon_status s_ = (call);                                                                     \
+        sc_prof_end((m)->ctx, prof_name, t_);                                                          \
         if (s_ != SUPCON_OK) return sc_backend_error((m)->ctx, s_, what);                              \
     } while (0)
+#define SC_CALL(m, what, call) SC_CALL_AS(m, what, what, call)
+
+/* A convolution's profile name: the call and the layer's shape (the batch left out). */
+static const char *sc_conv_prof_name(const supcon_model *m, char *buf, size_t len, const char *what,
+                                     const supcon_conv_desc *d) {
+    if (!sc_prof_on(m->ctx)) return what;
+    snprintf(buf, len, "%s %lldx%lldx%lld -> %lld k%lld s%lld", what, (long long)d->c_in, (long long)d->h,
+             (long long)d->w, (long long)d->c_out, (long long)d->kh, (long long)d->stride_h);
+    return buf;
+}
 
 #define A(off) (m->arena + (off))
 #define P(off) (m->params + (off))
@@ -19,8 +35,9 @@
 /* ---- forward ------------------------------------------------------------------------------ */
 
 static supcon_status sc_conv_fwd(supcon_model *m, const sc_conv_layer *cv, float *y, const float *x) {
-    SC_CALL(m, "conv2d forward",
-            m->ctx->ops->conv2d_forward(m->ctx->state, &cv->d, y, x, P(cv->weight), m->ws, m->ws_bytes));
+    char name[SC_PROF_NAME_LEN];
+    SC_CALL_AS(m, "conv2d forward", sc_conv_prof_name(m, name, sizeof name, "conv2d forward", &cv->d),
+               m->ctx->ops->conv2d_forward(m->ctx->state, &cv->d, y, x, P(cv->weight), m->ws, m->ws_bytes));
     return SUPCON_OK;
 }
 
@@ -127,12 +144,15 @@ static supcon_status sc_conv_bn_bwd(supcon_model *m, const sc_conv_layer *cv, co
             o->batchnorm_backward(st, tmp, pgrads ? G(bn->gamma) : NULL, pgrads ? G(bn->beta) : NULL, dy, conv_out,
                                   P(bn->gamma), A(bn->save), A(bn->save) + bn->c, m->plan_n, bn->c, hw,
                                   m->fwd_enc_train));
+    char name[SC_PROF_NAME_LEN];
     if (pgrads)
-        SC_CALL(m, "conv2d backward (filter)",
-                o->conv2d_backward_filter(st, &cv->d, G(cv->weight), tmp, conv_in, m->ws, m->ws_bytes));
+        SC_CALL_AS(m, "conv2d backward (filter)",
+                   sc_conv_prof_name(m, name, sizeof name, "conv2d backward (filter)", &cv->d),
+                   o->conv2d_backward_filter(st, &cv->d, G(cv->weight), tmp, conv_in, m->ws, m->ws_bytes));
     if (dx)
-        SC_CALL(m, "conv2d backward (data)",
-                o->conv2d_backward_data(st, &cv->d, dx, tmp, P(cv->weight), accumulate, m->ws, m->ws_bytes));
+        SC_CALL_AS(m, "conv2d backward (data)",
+                   sc_conv_prof_name(m, name, sizeof name, "conv2d backward (data)", &cv->d),
+                   o->conv2d_backward_data(st, &cv->d, dx, tmp, P(cv->weight), accumulate, m->ws, m->ws_bytes));
     return SUPCON_OK;
 }
 
@@ -245,10 +265,11 @@ supcon_status sc_model_run_xent(supcon_model *m, const int64_t *host_labels, flo
     SC_CALL(m, "uploading labels", o->upload(st, labels, host_labels, (size_t)n * sizeof(int64_t)));
     double value = 0.0;
     int64_t t1 = 0, t5 = 0;
-    SC_CALL(m, "supcon_model_cross_entropy",
-            o->xent_forward(st, &value, &t1, &t5, A(m->probs), A(m->logits), labels, n, k));
+    SC_CALL_AS(m, "supcon_model_cross_entropy", "cross-entropy forward",
+               o->xent_forward(st, &value, &t1, &t5, A(m->probs), A(m->logits), labels, n, k));
     if (grad_logits)
-        SC_CALL(m, "supcon_model_cross_entropy", o->xent_backward(st, grad_logits, A(m->probs), labels, n, k, 1.0f));
+        SC_CALL_AS(m, "supcon_model_cross_entropy", "cross-entropy backward",
+                   o->xent_backward(st, grad_logits, A(m->probs), labels, n, k, 1.0f));
     *loss = (float)value;
     if (top1) *top1 = t1;
     if (top5) *top5 = t5;

@@ -9,6 +9,7 @@
 
 #include "context_internal.h"
 #include "error.h"
+#include "profile.h"
 #include "optim_internal.h"
 #include "supcon/model.h"
 #include "tensor_internal.h"
@@ -301,7 +302,9 @@ supcon_status supcon_sgd_step(supcon_sgd *opt) {
         opt->segs[n++] = seg;
     }
     opt->last_runs = n;
+    const double t0 = sc_prof_begin(ctx);
     s = ctx->ops->sgd_update(ctx->state, opt->segs, n);
+    sc_prof_end(ctx, "sgd update", t0);
     if (s != SUPCON_OK) return sc_backend_error(ctx, s, fn);
     for (int64_t i = 0; i < opt->nparams; i++)
         if (opt->params[i].buf_off >= 0) opt->params[i].has_buf = 1;

@@ -173,8 +173,11 @@ static supcon_status sc_cuda_init_state(sc_cuda_state *st, const supcon_backend_
     s = sc_cublas_check(st, cublasSetStream(st->blas, st->stream), "cublasSetStream");
     if (s != SUPCON_OK)
         return s;
-    /* Plain float32 GEMMs (no TF32): the loss must match the CPU backend to 1e-5. */
-    s = sc_cublas_check(st, cublasSetMathMode(st->blas, CUBLAS_DEFAULT_MATH), "cublasSetMathMode");
+    /* Plain float32 GEMMs unless TF32 was asked for (SUPCON_PRECISION_TF32): in float32 the
+     * loss matches the CPU backend to 1e-5. */
+    st->allow_tf32 = cfg->allow_tf32 != 0;
+    s = sc_cublas_check(st, cublasSetMathMode(st->blas, st->allow_tf32 ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_DEFAULT_MATH),
+                        "cublasSetMathMode");
     if (s != SUPCON_OK)
         return s;
     s = sc_cublas_check(st, cublasSetPointerMode(st->blas, CUBLAS_POINTER_MODE_HOST),
@@ -200,7 +203,6 @@ static supcon_status sc_cuda_init_state(sc_cuda_state *st, const supcon_backend_
                       "cudaMalloc(4 MiB) for the layers' scratch");
     if (s != SUPCON_OK)
         return s;
-    st->allow_tf32 = 0;
     const char *det = getenv("SUPCON_CUDA_CONV_DETERMINISTIC");
     st->conv_deterministic = !(det && strcmp(det, "0") == 0);
     const char *find = getenv("SUPCON_CUDA_CONV_FIND");
@@ -398,6 +400,13 @@ static size_t sc_cuda_workspace_bytes(void *state)
               : 0;
 }
 
+static supcon_status sc_cuda_synchronize(void *state)
+{
+    sc_cuda_state *st = (sc_cuda_state *)state;
+    supcon_status s = sc_cuda_enter(st);
+    return s != SUPCON_OK ? s : sc_cuda_sync(st, "the calls before it");
+}
+
 /* ---- The table and the module's one export ------------------------------------------ */
 
 /* Filled by name, everything else zero: slots this backend does not implement stay NULL,
@@ -441,6 +450,7 @@ static supcon_backend_ops sc_cuda_make_ops(void)
     o.xent_forward = sc_cuda_xent_forward;
     o.xent_backward = sc_cuda_xent_backward;
     o.sgd_update = sc_cuda_sgd_update;
+    o.synchronize = sc_cuda_synchronize; /* ABI 4 */
     return o;
 }
 

@@ -1,8 +1,8 @@
 /* Conv2d on CUDA through cuDNN's convolution API (float32 NCHW, no bias, cross-correlation as
  * PyTorch): one plan per shape holds the descriptors and cuDNN's ranked algorithms for the
  * three calls, chosen once by its heuristics (or, with conv_find, by timing them as
- * cudnn.benchmark does) and kept in a small table in the state. Leaves out groups, dilation
- * and TF32 (allow_tf32 is wired but off). */
+ * cudnn.benchmark does) and kept in a small table in the state. TF32 tensor cores only when
+ * the context allows them (SUPCON_PRECISION_TF32). Leaves out groups and dilation. */
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>

@@ -53,8 +53,9 @@ typedef struct sc_cuda_state {
     cudnnHandle_t dnn;
     sc_conv_cache *convs;
     void *layer_scratch; /* SC_CUDA_LAYER_SCRATCH_BYTES */
-    /* Convolutions: 0 keeps them in strict float32 (CUDNN_FMA_MATH, the default and what the
-     * tests compare with the CPU); 1 would allow TF32 tensor cores (not switched on yet). */
+    /* 0 keeps the products in strict float32 (CUDNN_FMA_MATH, CUBLAS_DEFAULT_MATH: the default
+     * and what the tests compare with the CPU); 1 (SUPCON_PRECISION_TF32) lets convolutions and
+     * GEMMs, the loss's included, use TF32 tensor cores. */
     int allow_tf32;
     /* 1 (default): only deterministic cuDNN algorithms, so two runs give identical bits;
      * SUPCON_CUDA_CONV_DETERMINISTIC=0 in the environment when a context is made lets the
