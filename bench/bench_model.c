@@ -40,6 +40,8 @@ typedef struct options {
     supcon_backend_kind backend; /* --backend cpu|cuda|auto, default cpu */
     int json;
     uint64_t seed;
+    int profile;  /* --profile N: N more steps with supcon_context_set_profiling on */
+    supcon_precision precision; /* --precision fp32|tf32 */
 } options;
 
 /* ---- Inputs: splitmix64_at (bench_util.h) --------------------------------------------- */
@@ -71,6 +73,38 @@ static double median_of(const double *v, int n) {
     return m;
 }
 
+/* ---- Profile categories ---------------------------------------------------------------- */
+/* The library's profile names folded into the categories bench/model_torch.py --profile
+ * reports for PyTorch, so the two can be set side by side. First matching prefix wins. */
+enum {
+    CAT_CONV_FWD, CAT_CONV_BWD_DATA, CAT_CONV_BWD_FILTER, CAT_BN_FWD, CAT_BN_BWD, CAT_ELTWISE,
+    CAT_POOL, CAT_LINEAR, CAT_L2NORM, CAT_LOSS, CAT_OPT, CAT_COPY, CAT_OTHER, NCAT
+};
+static const char *const cat_names[NCAT] = {
+    "conv forward", "conv backward data", "conv backward filter", "batchnorm forward",
+    "batchnorm backward", "elementwise", "pool", "linear", "l2norm", "loss", "optimizer",
+    "copies", "other"};
+static const struct { const char *prefix; int cat; } cat_rules[] = {
+    {"conv2d forward", CAT_CONV_FWD},       {"conv2d backward (data)", CAT_CONV_BWD_DATA},
+    {"conv2d backward (filter)", CAT_CONV_BWD_FILTER},
+    {"batchnorm forward", CAT_BN_FWD},      {"batchnorm backward", CAT_BN_BWD},
+    {"relu", CAT_ELTWISE},                  {"add+relu", CAT_ELTWISE},
+    {"head relu", CAT_ELTWISE},             {"accumulate", CAT_ELTWISE},
+    {"average pool", CAT_POOL},             {"head", CAT_LINEAR},
+    {"fc ", CAT_LINEAR},                    {"l2norm", CAT_L2NORM},
+    {"supcon loss", CAT_LOSS},              {"cross-entropy", CAT_LOSS},
+    {"sgd", CAT_OPT},                       {"tensor ", CAT_COPY},
+    {"uploading", CAT_COPY},
+};
+
+static int category_of(const char *name) {
+    for (size_t i = 0; i < sizeof cat_rules / sizeof cat_rules[0]; ++i)
+        if (strncmp(name, cat_rules[i].prefix, strlen(cat_rules[i].prefix)) == 0) return cat_rules[i].cat;
+    return CAT_OTHER;
+}
+
+#define MAX_PROF 512
+
 /* ---- One case -------------------------------------------------------------------------- */
 enum { PH_FWD = 0, PH_LOSS = 1, PH_BWD = 2, PH_OPT = 3, PH_STEP = 4, NPH = 5 };
 
@@ -85,6 +119,10 @@ typedef struct result {
     long long rss_peak;        /* VmHWM, whole process */
     int64_t params;
     double *step_ms;           /* the timed steps, in order (owned by the caller) */
+    double cat_ms[NCAT];       /* --profile: ms per step in each category */
+    double prof_step_ms;       /* --profile: wall ms per profiled step (slower: synchronised) */
+    int64_t nprof;             /* --profile: entries below */
+    struct { char name[96]; int64_t calls; double ms; } prof[MAX_PROF]; /* per step */
     int ok;
     char error[256];
 } result;
@@ -119,7 +157,8 @@ static void run_case(const options *o, result *res) {
     supcon_loss *loss = NULL;
     supcon_sgd *opt = NULL;
     supcon_tensor *in = NULL, *lab = NULL, *grad = NULL, *feat = NULL, *sync = NULL;
-    int total = o->warmup + o->repeat;
+    int total = o->warmup + o->repeat + o->profile;
+    double prof_t0 = 0.0;
     double *t[NPH] = {0};
     float *host = malloc(in_elems * sizeof *host);
     int64_t *host_labels = malloc((size_t)b * sizeof *host_labels);
@@ -138,6 +177,7 @@ static void run_case(const options *o, result *res) {
     cc.backend = o->backend;
     cc.num_threads = o->threads;
     cc.seed = o->seed;
+    cc.precision = o->precision;
     {
         supcon_status st = supcon_context_create(&cc, &ctx);
         if (st != SUPCON_OK) {
@@ -191,6 +231,10 @@ static void run_case(const options *o, result *res) {
 
     float value = 0.0f;
     for (int r = 0; r < total; ++r) {
+        if (o->profile && r == o->warmup + o->repeat) { /* the timed steps are done */
+            CHECK(supcon_context_set_profiling(ctx, 1));
+            prof_t0 = now_s();
+        }
         double t0 = now_s();
         CHECK(supcon_model_forward(m, in));
         double t1 = now_s(), t2 = t1, t3 = t1, t4 = t1;
@@ -229,6 +273,29 @@ static void run_case(const options *o, result *res) {
         t[PH_OPT][r] = t4 - t3;
         t[PH_STEP][r] = t4 - t0;
     }
+    if (o->profile) {
+        res->prof_step_ms = 1e3 * (now_s() - prof_t0) / o->profile;
+        supcon_profile_entry *e = calloc(MAX_PROF, sizeof *e);
+        if (!e) {
+            snprintf(res->error, sizeof res->error, "host allocation failed");
+            goto done;
+        }
+        int64_t cnt = 0;
+        supcon_status ps = supcon_context_profile(ctx, e, MAX_PROF, &cnt);
+        if (ps != SUPCON_OK) {
+            free(e);
+            CHECK(ps);
+        }
+        res->nprof = cnt < MAX_PROF ? cnt : MAX_PROF;
+        for (int64_t i = 0; i < res->nprof; ++i) {
+            const double ms = 1e3 * e[i].seconds / o->profile;
+            snprintf(res->prof[i].name, sizeof res->prof[i].name, "%s", e[i].name);
+            res->prof[i].calls = e[i].calls / o->profile;
+            res->prof[i].ms = ms;
+            res->cat_ms[category_of(e[i].name)] += ms;
+        }
+        free(e);
+    }
     long long rss1 = peak_rss_bytes();
     res->rss_peak = rss1;
     res->rss_delta = (rss0 >= 0 && rss1 >= 0) ? rss1 - rss0 : -1;
@@ -238,7 +305,7 @@ static void run_case(const options *o, result *res) {
     res->loss = value;
     for (int p = 0; p < NPH; ++p) res->ms[p] = 1e3 * median_of(t[p] + o->warmup, o->repeat);
     res->ms_min = 1e300;
-    for (int r = o->warmup; r < total; ++r)
+    for (int r = o->warmup; r < o->warmup + o->repeat; ++r)
         if (t[PH_STEP][r] < res->ms_min) res->ms_min = t[PH_STEP][r];
     res->ms_min *= 1e3;
     for (int r = 0; r < o->repeat; ++r) res->step_ms[r] = 1e3 * t[PH_STEP][o->warmup + r];
@@ -263,13 +330,15 @@ static void usage(FILE *f) {
     fprintf(f,
             "usage: bench_model [--case supcon|ce|infer] [--arch resnet18|resnet34|resnet50|resnet101]\n"
             "                   [--bsz B] [--repeat R] [--warmup W] [--threads T] [--seed S] [--json]\n"
-            "                   [--backend cpu|cuda|auto]\n"
+            "                   [--backend cpu|cuda|auto] [--precision fp32|tf32] [--profile N]\n"
             "supcon: 2*B images (two views) through encoder + MLP head, SupConLoss (labels,\n"
             "        temperature 0.1), backward, SGD (momentum 0.9, weight decay 1e-4)\n"
             "ce:     B images, encoder + Linear(d, %d), cross-entropy, backward, SGD\n"
             "infer:  B images through the encoder in inference mode, forward only\n"
             "Images are 3x32x32. W warm-up and R timed steps; prints median times of the step\n"
-            "and its phases, images/s, and peak memory (context and RSS).\n",
+            "and its phases, images/s, and peak memory (context and RSS).\n"
+            "--profile N: then N more steps with the library's profiling on (each backend call\n"
+            "timed, the GPU synchronised around it), reported per category and per call.\n",
             NUM_CLASSES);
 }
 
@@ -297,6 +366,11 @@ static int parse_args(int argc, char **argv, options *o) {
             else if (!strcmp(v, "cuda")) o->backend = SUPCON_BACKEND_CUDA;
             else if (!strcmp(v, "auto")) o->backend = SUPCON_BACKEND_AUTO;
             else { fprintf(stderr, "unknown backend '%s'\n", v); return 0; }
+        } else if (!strcmp(a, "--precision")) {
+            NEEDS_VALUE();
+            if (!strcmp(v, "fp32")) o->precision = SUPCON_PRECISION_FP32;
+            else if (!strcmp(v, "tf32")) o->precision = SUPCON_PRECISION_TF32;
+            else { fprintf(stderr, "unknown precision '%s'\n", v); return 0; }
         } else if (!strcmp(a, "--arch")) {
             NEEDS_VALUE();
             if (supcon_arch_from_name(v, &o->arch) != SUPCON_OK) {
@@ -304,7 +378,7 @@ static int parse_args(int argc, char **argv, options *o) {
                 return 0;
             }
         } else if (!strcmp(a, "--bsz") || !strcmp(a, "--repeat") || !strcmp(a, "--warmup") ||
-                   !strcmp(a, "--threads") || !strcmp(a, "--seed")) {
+                   !strcmp(a, "--threads") || !strcmp(a, "--seed") || !strcmp(a, "--profile")) {
             NEEDS_VALUE();
             char *end;
             errno = 0;
@@ -314,6 +388,7 @@ static int parse_args(int argc, char **argv, options *o) {
             else if (!strcmp(a, "--repeat")) o->repeat = (int)x;
             else if (!strcmp(a, "--warmup")) o->warmup = (int)x;
             else if (!strcmp(a, "--threads")) o->threads = (int)x;
+            else if (!strcmp(a, "--profile")) o->profile = (int)x;
             else o->seed = (uint64_t)x;
         } else {
             fprintf(stderr, "unknown option '%s'\n", a);
@@ -321,6 +396,10 @@ static int parse_args(int argc, char **argv, options *o) {
             return 0;
         }
 #undef NEEDS_VALUE
+    }
+    if (o->profile > 1000) {
+        fprintf(stderr, "--profile takes at most 1000 steps\n");
+        return 0;
     }
     if (o->bsz < 1 || o->repeat < 1) {
         fprintf(stderr, "--bsz and --repeat must be >= 1\n");
@@ -341,6 +420,20 @@ static void json_string(const char *s) {
     putchar('"');
 }
 
+/* The profile as text: categories, then every call name, in ms per step. */
+static void print_profile(const result *r, int steps) {
+    double total = 0.0;
+    for (int c = 0; c < NCAT; ++c) total += r->cat_ms[c];
+    printf("profile: %d steps, %.1f ms per step with every call synchronised, %.1f ms in the calls\n", steps,
+           r->prof_step_ms, total);
+    for (int c = 0; c < NCAT; ++c)
+        if (r->cat_ms[c] > 0.0)
+            printf("  %-22s %9.2f ms  %5.1f %%\n", cat_names[c], r->cat_ms[c], total > 0 ? 100.0 * r->cat_ms[c] / total : 0.0);
+    printf("  per call name (calls per step, ms per step):\n");
+    for (int64_t i = 0; i < r->nprof; ++i)
+        printf("    %-50s %4lld %9.3f\n", r->prof[i].name, (long long)r->prof[i].calls, r->prof[i].ms);
+}
+
 int main(int argc, char **argv) {
     options o;
     if (!parse_args(argc, argv, &o)) return 2;
@@ -354,9 +447,11 @@ int main(int argc, char **argv) {
     const char *cname = case_names[o.kind], *aname = supcon_arch_name(o.arch);
     double ips = r.ok ? (double)r.images / (r.ms[PH_STEP] * 1e-3) : -1.0;
     if (o.json) {
-        printf("{\"kind\":\"model\",\"impl\":\"libsupcon\",\"backend\":\"%s\",\"case\":\"%s\",\"arch\":\"%s\","
+        printf("{\"kind\":\"model\",\"impl\":\"libsupcon\",\"precision\":\"%s\",\"backend\":\"%s\","
+               "\"case\":\"%s\",\"arch\":\"%s\","
                "\"bsz\":%lld,\"images\":%lld,\"threads\":%d,\"warmup\":%d,\"repeat\":%d,"
                "\"openblas_core\":\"%s\",\"openblas_threads\":%d,\"libsupcon\":\"%s\",",
+               o.precision == SUPCON_PRECISION_TF32 ? "tf32" : "fp32",
                o.backend == SUPCON_BACKEND_CUDA ? "cuda" : o.backend == SUPCON_BACKEND_AUTO ? "auto" : "cpu",
                cname, aname, (long long)o.bsz, (long long)r.images, o.threads, o.warmup,
                o.repeat, openblas_get_corename(), openblas_get_num_threads(),
@@ -375,7 +470,19 @@ int main(int argc, char **argv) {
                    r.ms[PH_OPT], (long long)r.params, r.model_bytes, r.act_bytes, r.ctx_peak,
                    r.rss_delta, r.rss_peak, r.loss);
             for (int i = 0; i < o.repeat; ++i) printf("%s%.3f", i ? "," : "", r.step_ms[i]);
-            printf("]}\n");
+            printf("]");
+            if (o.profile) {
+                printf(",\"profile_step_ms\":%.3f,\"profile\":{", r.prof_step_ms);
+                for (int c = 0; c < NCAT; ++c) printf("%s\"%s\":%.3f", c ? "," : "", cat_names[c], r.cat_ms[c]);
+                printf("},\"profile_calls\":[");
+                for (int64_t i = 0; i < r.nprof; ++i) {
+                    printf("%s{\"name\":", i ? "," : "");
+                    json_string(r.prof[i].name);
+                    printf(",\"calls\":%lld,\"ms\":%.4f}", (long long)r.prof[i].calls, r.prof[i].ms);
+                }
+                printf("]");
+            }
+            printf("}\n");
         }
     } else {
         printf("libsupcon %s, %s %s bsz %lld (%lld images/step), %d warm-up + %d timed, "
@@ -395,6 +502,7 @@ int main(int argc, char **argv) {
                    (double)r.act_bytes / 1048576.0, (double)r.rss_delta / 1048576.0,
                    (double)r.rss_peak / 1048576.0);
             if (o.kind != CASE_INFER) printf("loss %.6f\n", r.loss);
+            if (o.profile) print_profile(&r, o.profile);
         }
     }
     free(r.step_ms);

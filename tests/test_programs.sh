@@ -50,6 +50,7 @@ expect_fail "wrong flag: usage error" 2 "unknown flag '--bogus'" pretrain --bogu
 expect_fail "bad value: usage error" 2 "is not a non-negative integer" ce --batch_size many
 expect_fail "unknown model" 2 "unknown model 'resnet7'" pretrain --model resnet7
 expect_fail "unknown command" 2 "unknown command" pretrian
+expect_fail "unknown precision" 2 "--precision: 'bf16' is not fp32 or tf32" pretrain --precision bf16
 expect_fail "missing data folder" 1 "cannot open the fashion-mnist data set" pretrain "${tiny[@]}" \
     --data_folder "$work/no-such-folder" --save_folder pre_missing
 check "no save folder left by a failed start" test ! -e pre_missing
@@ -89,6 +90,10 @@ check "--max_steps stops inside an epoch and saves" grep -q 'stopped (--max_step
 same_tensors() { [[ -s a.txt ]] && (($(wc -l <a.txt) > 100)) && cmp -s a.txt b.txt; }
 check "resumed run equals the uninterrupted one (every tensor)" same_tensors
 check "resumed run says where it resumed" grep -q 'resuming .* at epoch 1, iteration 3' resumed.txt
+# TF32 is a permission the CPU does not use: the same run, the same bits
+"$supcon" pretrain "${resume_flags[@]}" --precision tf32 --save_folder tf32 >/dev/null 2>&1
+"$supcon" info tf32/last.safetensors | grep '^tensor' >b.txt
+check "--precision tf32 on the CPU gives fp32's bits" same_tensors
 
 # ---- cross-entropy and linear evaluation ----
 "$supcon" ce "${tiny[@]}" --epochs 3 --learning_rate 0.05 --save_folder ce >ce.txt 2>&1

@@ -24,7 +24,7 @@ typedef struct cli_options {
     char lr_decay_epochs[128], model[32], dataset[32], data_folder[CLI_PATH];
     char mean[96], std[96], method[16], trial[32], ckpt[CLI_PATH];
     /* additions */
-    char device[8], resume[CLI_PATH], save_folder[CLI_PATH];
+    char device[8], precision[8], resume[CLI_PATH], save_folder[CLI_PATH];
     uint64_t seed;
     int width, threads;
     int64_t max_steps, subset;
