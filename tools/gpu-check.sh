@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
 # One-call GPU check for a lent CUDA machine (see docs/gpu-check.md): unpack the Debian
 # packages carried in ./.debs into a private prefix, configure and build with the CUDA
-# module for sm_90, run every test (the gpu-labelled ones must run, not skip), run the loss
-# benchmarks when present, print a compact summary last and copy the logs to $OUT.
+# module for sm_90, run the gpu-labelled tests (they must run, not skip), time training steps
+# beside PyTorch (fp32, tf32, bf16), run the README's Fashion-MNIST job on the GPU, time the
+# loss beside PyTorch's, run the other tests, print a compact summary last and copy the logs
+# to $OUT.
 # Every step has its own time limit and the whole script keeps within GPU_CHECK_BUDGET
-# seconds (default 340). Run from the repository root: bash tools/gpu-check.sh
+# seconds (default 480). Run from the repository root: bash tools/gpu-check.sh
 set -uo pipefail
 
 t0=$(date +%s)
-BUDGET="${GPU_CHECK_BUDGET:-340}"
+BUDGET="${GPU_CHECK_BUDGET:-480}"
 RESERVE=10 # kept back for the summary and the copy to $OUT
 JOBS="${GPU_CHECK_JOBS:-16}"
 ARCH="${GPU_CHECK_ARCH:-90}"
@@ -61,8 +63,8 @@ finish() {
         printf '%s\n' "${summary[@]}"
     } | tee "$LOGS/summary.txt"
     if [ -n "${OUT:-}" ] && [ -d "${OUT:-}" ]; then
-        # At most 8 files come back: the five logs, the bench JSON and the summary.
-        for f in env.log build.log ctest.log ctest-rest.log bench.log bench.jsonl summary.txt; do
+        # At most 8 files come back: the six logs, the bench JSON and the summary.
+        for f in env.log build.log ctest.log ctest-rest.log bench.log main-job.log bench.jsonl summary.txt; do
             [ -f "$LOGS/$f" ] && cp "$LOGS/$f" "$OUT/" 2>/dev/null
         done
     fi
@@ -164,10 +166,10 @@ if [ -f "$BUILD/lib/libsupcon_cuda.so" ]; then
         "exports: ${exports:-none}; CUDA NEEDED by libsupcon.so: $cudadeps"
 fi
 
-# ---- 3. Tests -------------------------------------------------------------------------------
+# ---- 3. GPU tests ---------------------------------------------------------------------------
+# First, so their result is in even if the rest runs long. -V: the tests' own lines (counts,
+# FAIL lines, a skip reason) land in the log.
 if [ $build_ok = 1 ]; then
-    # gpu-labelled first, so their result is in even if the rest runs long.
-    # -V: the tests' own lines (counts, FAIL lines, a skip reason) land in the log.
     run ctest-gpu 150 "$LOGS/ctest.log" ctest --test-dir "$BUILD" -V -L gpu --timeout 140
     rc_gpu=$?
     gpu_tests=$(grep -c -E 'Test +#[0-9]+: ' "$LOGS/ctest.log")
@@ -184,111 +186,106 @@ if [ $build_ok = 1 ]; then
     # test_cuda_ops: the worst CUDA-vs-CPU relative error of each layer family.
     ops_err=$(grep -m1 -oE 'worst relative error:.*' "$LOGS/ctest.log")
     [ -n "$ops_err" ] && note "cuda ops err" "info" "${ops_err#worst relative error: }"
-    if [ "${GPU_CHECK_CPU_TESTS:-1}" = 1 ]; then
-        run ctest-rest 150 "$LOGS/ctest-rest.log" ctest --test-dir "$BUILD" --output-on-failure -LE gpu -j8 --timeout 140
-        rc_rest=$?
-        rest_line=$(grep -E '% tests passed' "$LOGS/ctest-rest.log" | tail -1)
-        failed_names=$(sed -n '/The following tests FAILED/,/^$/p' "$LOGS/ctest-rest.log" | grep -E '^\s+[0-9]+ - ' |
-            awk '{print $3}' | sort -u | tr '\n' ' ')
-        note "tests other" "$([ $rc_rest = 0 ] && echo ok || echo FAIL)" "${rest_line:-exit $rc_rest}${failed_names:+; failed: $failed_names}"
-    else
-        note "tests other" "info" "not run (GPU_CHECK_CPU_TESTS=0)"
-    fi
 else
     note "tests" "FAIL" "not run: the build failed"
 fi
 
-# ---- 4. Benchmarks (optional) ---------------------------------------------------------------
-bench_bin="$BUILD/bin/bench_loss"
+# PyTorch brings its own libraries: it runs with the machine's loader path, not the prefix's.
+# (An array, not a function: `timeout` in run() executes a program.)
+torch_py=(env LD_LIBRARY_PATH="$ORIG_LD_LIBRARY_PATH" PYTHONUNBUFFERED=1 python3)
 : >"$LOGS/bench.jsonl"
-if [ "${GPU_CHECK_LOSS_BENCH:-1}" = 1 ] && [ $build_ok = 1 ] && [ -x "$bench_bin" ]; then
-    run bench_loss 90 "$LOGS/bench.log" "$bench_bin" --backend cuda --sizes "$SIZES" --json
-    rc=$?
-    grep '^{' "$LOGS/bench.log" >>"$LOGS/bench.jsonl"
-    note "bench libsupcon" "$([ $rc = 0 ] && echo ok || echo "rc=$rc")" "bench_loss --backend cuda --sizes $SIZES"
-else
-    note "bench libsupcon" "none" "no $bench_bin"
-fi
-if [ "${GPU_CHECK_LOSS_BENCH:-1}" = 1 ] && [ -f bench/loss_torch.py ]; then
-    # PyTorch brings its own libraries: give it the machine's loader path, not the prefix's.
-    run loss_torch 120 "$LOGS/bench.log" env LD_LIBRARY_PATH="$ORIG_LD_LIBRARY_PATH" PYTHONUNBUFFERED=1 \
-        python3 bench/loss_torch.py --device cuda \
-        --sizes "$SIZES" --repeat 3 --json
-    rc=$?
-    grep '^{' "$LOGS/bench.log" | grep -F '"impl": "pytorch"' >>"$LOGS/bench.jsonl"
-    note "bench torch" "$([ $rc = 0 ] && echo ok || echo "rc=$rc")" "bench/loss_torch.py --device cuda"
-else
-    note "bench torch" "none" "no bench/loss_torch.py"
-fi
-# Whole training steps (SupCon: two views, encoder + MLP head, loss, backward, SGD) against
-# the same steps in PyTorch on this GPU (fp32, cudnn.benchmark, no TF32).
+
+# ---- 4. Whole training steps beside PyTorch ---------------------------------------------------
+# SupCon steps (two views, encoder + MLP head, loss, backward, SGD) in each precision:
+# fp32 (both sides strict float32; PyTorch with cudnn.benchmark), tf32 (tensor cores for the
+# products on both sides), bf16 (PyTorch's autocast with channels_last; libsupcon has no bf16
+# yet, so that row is PyTorch's alone). The first case's fp32 runs also profile a few steps
+# (GPU_CHECK_PROFILE, default 3) to show where each side's time goes.
 model_bin="$BUILD/bin/bench_model"
 if [ $build_ok = 1 ] && [ -x "$model_bin" ] && [ -f bench/model_torch.py ]; then
     # GPU_CHECK_MODEL_CASES: "arch bsz" pairs separated by commas.
-    IFS=, read -r -a mcases <<<"${GPU_CHECK_MODEL_CASES:-resnet18 256,resnet18 1024,resnet50 256}"
+    IFS=, read -r -a mcases <<<"${GPU_CHECK_MODEL_CASES:-resnet18 256,resnet50 256}"
+    IFS=, read -r -a precs <<<"${GPU_CHECK_PRECISIONS:-fp32,tf32,bf16}"
+    prof_steps="${GPU_CHECK_PROFILE:-3}"
+    first=1
     for mcase in "${mcases[@]}"; do
         set -- $mcase
-        # GPU_CHECK_MODEL_ENV: e.g. SUPCON_CUDA_CONV_FIND=1 to time convolution algorithms.
-        # shellcheck disable=SC2086 # word splitting of the assignments is intended
-        run "model $1/$2" 60 "$LOGS/bench.log" env ${GPU_CHECK_MODEL_ENV:-} "$model_bin" --backend cuda --case supcon --arch "$1" --bsz "$2" \
-            --warmup 2 --repeat 5 --json
-        grep '^{"kind":"model"' "$LOGS/bench.log" | tail -1 >>"$LOGS/bench.jsonl"
-        run "torch $1/$2" 90 "$LOGS/bench.log" env LD_LIBRARY_PATH="$ORIG_LD_LIBRARY_PATH" PYTHONUNBUFFERED=1 \
-            python3 bench/model_torch.py --device cuda --case supcon --arch "$1" --bsz "$2" --warmup 2 --repeat 5 --json
-        grep '^{"kind": "model"' "$LOGS/bench.log" | tail -1 >>"$LOGS/bench.jsonl"
+        for prec in "${precs[@]}"; do
+            prof=()
+            [ $first = 1 ] && [ "$prec" = fp32 ] && [ "$prof_steps" -gt 0 ] && prof=(--profile "$prof_steps")
+            if [ "$prec" != bf16 ]; then
+                # GPU_CHECK_MODEL_ENV: e.g. SUPCON_CUDA_CONV_FIND=1 to time convolution algorithms.
+                # shellcheck disable=SC2086 # word splitting of the assignments is intended
+                run "model $1/$2 $prec" 60 "$LOGS/bench.log" env ${GPU_CHECK_MODEL_ENV:-} "$model_bin" --backend cuda \
+                    --case supcon --arch "$1" --bsz "$2" --precision "$prec" --warmup 2 --repeat 5 "${prof[@]}" --json
+                grep '^{"kind":"model"' "$LOGS/bench.log" | tail -1 >>"$LOGS/bench.jsonl"
+            fi
+            run "torch $1/$2 $prec" 90 "$LOGS/bench.log" "${torch_py[@]}" bench/model_torch.py --device cuda --case supcon \
+                --arch "$1" --bsz "$2" --precision "$prec" --warmup 2 --repeat 5 "${prof[@]}" --json
+            grep '^{"kind": "model"' "$LOGS/bench.log" | tail -1 >>"$LOGS/bench.jsonl"
+        done
+        first=0
     done
-    note "bench model" "ok" "SupCon steps, libsupcon (cuda) and PyTorch"
+    n_lib=$(grep -c '"impl":"libsupcon".*"images_per_s"' "$LOGS/bench.jsonl")
+    n_torch=$(grep -c '"impl": "pytorch".*"images_per_s"' "$LOGS/bench.jsonl")
+    note "bench model" "$([ "$n_lib" -gt 0 ] && [ "$n_torch" -gt 0 ] && echo ok || echo FAIL)" \
+        "SupCon steps in ${precs[*]}: $n_lib libsupcon and $n_torch PyTorch run(s) timed; table below"
 fi
-if [ -s "$LOGS/bench.jsonl" ]; then
-    mtable=$(timeout 30 python3 - "$LOGS/bench.jsonl" <<'EOF2'
-import json, sys
-rows = {}
-for line in open(sys.argv[1]):
-    try:
-        r = json.loads(line)
-    except ValueError:
-        continue
-    if r.get("kind") != "model":
-        continue
-    rows.setdefault((r.get("arch"), r.get("bsz")), {})[r.get("impl")] = r
-print("%10s %6s %14s %14s %8s %12s %12s" % ("model", "bsz", "supcon img/s", "torch img/s", "ratio", "supcon MB", "torch MB"))
-for (arch, bsz), d in sorted(rows.items(), key=lambda kv: (str(kv[0][0]), kv[0][1] or 0)):
-    a, b = d.get("libsupcon", {}), d.get("pytorch", {})
-    ia, ib = a.get("images_per_s"), b.get("images_per_s")
-    ma = a.get("ctx_peak_bytes"); mb = b.get("cuda_peak_bytes")
-    print("%10s %6s %14s %14s %8s %12s %12s" % (arch, bsz, "%.0f" % ia if ia else (a.get("error", "-")[:14]),
-          "%.0f" % ib if ib else (b.get("error", "-")[:14]), "%.2fx" % (ia / ib) if ia and ib else "-",
-          "%.0f" % (ma / 1048576.0) if ma else "-", "%.0f" % (mb / 1048576.0) if mb else "-"))
-EOF2
-)
-    while IFS= read -r line; do summary+=("  $line"); done <<<"$mtable"
+
+# ---- 5. The main job on the GPU -------------------------------------------------------------
+# The README's Fashion-MNIST job (tools/main-job.sh: SupCon pre-training, linear evaluation,
+# t-SNE) with --device cuda, when the dataset-fashion-mnist package was carried.
+fm=""
+for d in "${PREFIX}/usr/share/datasets/fashion-mnist" /usr/share/datasets/fashion-mnist; do
+    [ -f "$d/train-images-idx3-ubyte.gz" ] && fm=$d && break
+done
+if [ $build_ok = 1 ] && [ -n "$fm" ] && [ -x "$BUILD/bin/supcon" ]; then
+    run main-job 150 "$LOGS/main-job.log" env NO_BUILD=1 BUILD_DIR="$BUILD" DEVICE=cuda DATA_FOLDER="$fm" \
+        bash tools/main-job.sh "$LOGS/main-job"
+    rc=$?
+    acc=$(sed -n 's/^test accuracy: //p' "$LOGS/main-job.log" | tail -1)
+    times=$(grep -m1 -oE 'SupCon pre-training .*total [0-9]+s' "$LOGS/main-job.log")
+    knn=$(grep -m1 -oE 'kNN accuracy [0-9.]+%' "$LOGS/main-job.log")
+    note "main job" "$([ $rc = 0 ] && [ -n "$acc" ] && echo ok || echo "rc=$rc")" \
+        "Fashion-MNIST on cuda: test accuracy ${acc:-none}; ${knn:-no kNN}; ${times:-see main-job.log}"
+else
+    note "main job" "none" "not run (no Fashion-MNIST: carry dataset-fashion-mnist in .debs)"
 fi
+
+# ---- 6. Loss benchmarks (optional) ----------------------------------------------------------
+bench_bin="$BUILD/bin/bench_loss"
+if [ "${GPU_CHECK_LOSS_BENCH:-1}" = 1 ] && [ $build_ok = 1 ] && [ -x "$bench_bin" ]; then
+    run bench_loss 90 "$LOGS/bench.log" "$bench_bin" --backend cuda --sizes "$SIZES" --json
+    rc=$?
+    grep '^{' "$LOGS/bench.log" | grep -F '"kind":"loss"' >>"$LOGS/bench.jsonl"
+    note "bench libsupcon" "$([ $rc = 0 ] && echo ok || echo "rc=$rc")" "bench_loss --backend cuda --sizes $SIZES"
+else
+    note "bench libsupcon" "none" "not run"
+fi
+if [ "${GPU_CHECK_LOSS_BENCH:-1}" = 1 ] && [ -f bench/loss_torch.py ]; then
+    run loss_torch 120 "$LOGS/bench.log" "${torch_py[@]}" bench/loss_torch.py --device cuda --sizes "$SIZES" --repeat 3 --json
+    rc=$?
+    grep '^{' "$LOGS/bench.log" | grep -F '"impl": "pytorch"' | grep -F '"kind": "loss"' >>"$LOGS/bench.jsonl"
+    note "bench torch" "$([ $rc = 0 ] && echo ok || echo "rc=$rc")" "bench/loss_torch.py --device cuda"
+else
+    note "bench torch" "none" "not run"
+fi
+
+# ---- 7. The other tests (CI runs them too) ----------------------------------------------------
+if [ $build_ok = 1 ] && [ "${GPU_CHECK_CPU_TESTS:-1}" = 1 ]; then
+    run ctest-rest 150 "$LOGS/ctest-rest.log" ctest --test-dir "$BUILD" --output-on-failure -LE gpu -j8 --timeout 140
+    rc_rest=$?
+    rest_line=$(grep -E '% tests passed' "$LOGS/ctest-rest.log" | tail -1)
+    failed_names=$(sed -n '/The following tests FAILED/,/^$/p' "$LOGS/ctest-rest.log" | grep -E '^\s+[0-9]+ - ' |
+        awk '{print $3}' | sort -u | tr '\n' ' ')
+    note "tests other" "$([ $rc_rest = 0 ] && echo ok || echo FAIL)" "${rest_line:-exit $rc_rest}${failed_names:+; failed: $failed_names}"
+elif [ $build_ok = 1 ]; then
+    note "tests other" "info" "not run (GPU_CHECK_CPU_TESTS=0)"
+fi
+
+# ---- 8. Tables ------------------------------------------------------------------------------
 if [ -s "$LOGS/bench.jsonl" ]; then
-    # One line per N: libsupcon (cuda) beside PyTorch, and how far their loss values are apart.
-    table=$(timeout 30 python3 - "$LOGS/bench.jsonl" <<'EOF'
-import json, sys
-lib, ref = {}, {}
-for line in open(sys.argv[1]):
-    try:
-        r = json.loads(line)
-    except ValueError:
-        continue
-    if r.get("kind") != "loss":
-        continue
-    (ref if r.get("impl") == "pytorch" else lib)[r.get("N")] = r
-print("%8s %12s %12s %10s %10s %12s" % ("N", "supcon ms", "torch ms", "speed-up", "peak MB", "loss rel"))
-for n in sorted(set(lib) | set(ref), key=lambda x: x or 0):
-    a, b = lib.get(n, {}), ref.get(n, {})
-    ta, tb = a.get("ms_median"), b.get("ms_median")
-    la, lb = a.get("loss"), b.get("loss")
-    fa = "%.2f" % ta if ta is not None else (a.get("error", "-")[:12] or "-")
-    fb = "%.2f" % tb if tb is not None else ("OOM" if "oom" in b else (b.get("skipped") or b.get("error") or "-")[:12])
-    sp = "%.1fx" % (tb / ta) if ta and tb else "-"
-    pk = "%.0f" % (a["ctx_peak_bytes"] / 1048576.0) if "ctx_peak_bytes" in a else "-"
-    rel = "%.1e" % (abs(la - lb) / max(abs(lb), 1e-12)) if la is not None and lb is not None else "-"
-    print("%8s %12s %12s %10s %10s %12s" % (n, fa, fb, sp, pk, rel))
-EOF
-)
+    table=$(timeout 30 python3 tools/gpu_check_tables.py "$LOGS/bench.jsonl" 2>&1)
     while IFS= read -r line; do summary+=("  $line"); done <<<"$table"
 fi
 

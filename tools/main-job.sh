@@ -6,7 +6,10 @@
 # Sized to take about 10 minutes on 2 CPU cores; see docs/programs.md for what it prints.
 #   bash tools/main-job.sh [OUT_DIR]        # default OUT_DIR: main-job/ in the build folder
 # Environment: BUILD_DIR (default build/), JOBS (build parallelism, default every core),
-# DEVICE (auto|cpu|cuda, default auto), EXTRA_PRETRAIN / EXTRA_LINEAR (more flags for each step).
+# DEVICE (auto|cpu|cuda, default auto), EXTRA_PRETRAIN / EXTRA_LINEAR (more flags for each step),
+# NO_BUILD=1 (no package install or build: use the `supcon` already in BUILD_DIR, as
+# tools/gpu-check.sh does on a machine without a package registry), DATA_FOLDER (where the
+# Fashion-MNIST files are, default the package's folder).
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -17,15 +20,24 @@ jobs=${JOBS:-$(nproc)}
 device=${DEVICE:-auto}
 t0=$SECONDS
 
-bash "$root/tools/deps.sh"
-if ! command -v nvcc >/dev/null && [[ -x /usr/local/cuda/bin/nvcc ]]; then
-    export PATH=/usr/local/cuda/bin:$PATH
-fi
-cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release >/dev/null
-cmake --build "$build" --target supcon_cli --parallel "$jobs" >/dev/null
 supcon=$build/bin/supcon
+if [[ ${NO_BUILD:-0} != 1 ]]; then
+    bash "$root/tools/deps.sh"
+    if ! command -v nvcc >/dev/null && [[ -x /usr/local/cuda/bin/nvcc ]]; then
+        export PATH=/usr/local/cuda/bin:$PATH
+    fi
+    cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release >/dev/null
+    cmake --build "$build" --target supcon_cli --parallel "$jobs" >/dev/null
+elif [[ ! -x $supcon ]]; then
+    echo "main-job: NO_BUILD=1 but there is no $supcon" >&2
+    exit 1
+fi
 t_build=$((SECONDS - t0))
-echo "main-job: built $supcon in ${t_build}s"
+if [[ ${NO_BUILD:-0} == 1 ]]; then
+    echo "main-job: using $supcon as built"
+else
+    echo "main-job: built $supcon in ${t_build}s"
+fi
 
 # One fixed configuration (docs/programs.md): ResNet-18 at width 8 (64-d features, 0.7 M
 # parameters), 28x28 grey images as the data set gives them, batch 256 (512 views),
@@ -33,7 +45,9 @@ echo "main-job: built $supcon in ${t_build}s"
 # for 2 epochs at lr 0.1.
 rm -rf "$out"
 mkdir -p "$out"
-common=(--dataset fashion-mnist --model resnet18 --width 8 --size 28 --batch_size 256
+data=()
+[[ -n ${DATA_FOLDER:-} ]] && data=(--data_folder "$DATA_FOLDER")
+common=(--dataset fashion-mnist "${data[@]}" --model resnet18 --width 8 --size 28 --batch_size 256
         --num_workers 2 --device "$device" --seed 0 --print_freq 20)
 
 t1=$SECONDS
@@ -49,7 +63,7 @@ t2=$SECONDS
 t_lin=$((SECONDS - t2))
 
 t3=$SECONDS
-"$supcon" tsne --dataset fashion-mnist --ckpt "$out/pretrain/last.safetensors" --num_workers 2 \
+"$supcon" tsne --dataset fashion-mnist "${data[@]}" --ckpt "$out/pretrain/last.safetensors" --num_workers 2 \
     --device "$device" --seed 0 --out "$out/tsne_test" | tee "$out/tsne.log"
 t_tsne=$((SECONDS - t3))
 
