@@ -88,6 +88,7 @@ static const struct { const char *prefix; int cat; } cat_rules[] = {
     {"conv2d forward", CAT_CONV_FWD},       {"conv2d backward (data)", CAT_CONV_BWD_DATA},
     {"conv2d backward (filter)", CAT_CONV_BWD_FILTER},
     {"batchnorm forward", CAT_BN_FWD},      {"batchnorm backward", CAT_BN_BWD},
+    {"batchnorm+relu forward", CAT_BN_FWD}, {"batchnorm+relu backward", CAT_BN_BWD},
     {"relu", CAT_ELTWISE},                  {"add+relu", CAT_ELTWISE},
     {"head relu", CAT_ELTWISE},             {"accumulate", CAT_ELTWISE},
     {"average pool", CAT_POOL},             {"head", CAT_LINEAR},

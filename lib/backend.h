@@ -181,6 +181,26 @@ typedef struct supcon_backend_ops {
     /* ---- ABI 4. Wait until every call made so far has finished (for profiling; reports a
      * fault of an earlier asynchronous call). NULL: the backend's calls are synchronous. */
     supcon_status (*synchronize)(void *state);
+
+    /* ABI 4, optional (NULL: the core makes the separate calls). Batch norm fused with what
+     * follows it in a ResNet block, each the same bits as the separate calls:
+     * y = relu(BN(x) + residual) (residual NULL: relu(BN(x)); y may be residual), and the
+     * backward of y = relu(BN(x)) from dy and that y, whose mask applies to dy (dy itself is
+     * left as it is). Arguments otherwise as batchnorm_forward_train / _infer / _backward. */
+    supcon_status (*batchnorm_relu_forward_train)(void *state, float *y, float *save_mean, float *save_invstd,
+                                                  float *running_mean, float *running_var,
+                                                  int64_t *num_batches_tracked, const float *x, const float *gamma,
+                                                  const float *beta, const float *residual, int64_t n, int64_t c,
+                                                  int64_t hw, double momentum, double eps);
+    supcon_status (*batchnorm_relu_forward_infer)(void *state, float *y, float *save_mean, float *save_invstd,
+                                                  const float *x, const float *gamma, const float *beta,
+                                                  const float *running_mean, const float *running_var,
+                                                  const float *residual, int64_t n, int64_t c, int64_t hw,
+                                                  double eps);
+    supcon_status (*batchnorm_relu_backward)(void *state, float *dx, float *dgamma, float *dbeta, const float *dy,
+                                             const float *relu_y, const float *x, const float *gamma,
+                                             const float *save_mean, const float *save_invstd, int64_t n, int64_t c,
+                                             int64_t hw, int training);
 } supcon_backend_ops;
 
 /* The entry point a backend module exports (the CUDA module as a dlsym-able symbol). */

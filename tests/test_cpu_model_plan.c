@@ -23,11 +23,8 @@ static supcon_context *mk_ctx(int threads) {
 }
 
 static supcon_tensor *mk_filled(supcon_context *ctx, int ndim, const int64_t *shape, uint64_t salt) {
-    supcon_tensor *t = NULL;
-    assert_int_equal(supcon_tensor_create(ctx, SUPCON_FLOAT32, ndim, shape, &t), SUPCON_OK);
-    float *p = supcon_tensor_data(t);
-    for (int64_t i = 0; i < supcon_tensor_numel(t); i++)
-        p[i] = (float)(2.0 * tm_hash_uniform(salt, 0, (uint64_t)i) - 1.0);
+    supcon_tensor *t = tm_filled(ctx, ndim, shape, salt);
+    assert_non_null(t);
     return t;
 }
 

@@ -386,11 +386,95 @@ static void bn_case(tu_rng *r, int64_t n, int64_t c, int64_t hw) {
     for (size_t i = 0; i < sizeof hall / sizeof hall[0]; i++) free(hall[i]);
 }
 
+/* The fused slots (BN + residual + ReLU, BN + ReLU in inference, the masked backward): within
+ * TOL of the CPU's fused slots, and the same bits as the GPU's own separate calls (batch norm,
+ * add+relu or relu; relu_backward, batch norm backward), in place too (y == residual). */
+static void bn_fused_case(tu_rng *r, int64_t n, int64_t c, int64_t hw) {
+    char tag[96], what[200];
+    snprintf(tag, sizeof tag, "batchnorm+relu n%lld c%lld hw%lld", (long long)n, (long long)c, (long long)hw);
+    const int64_t nx = n * c * hw;
+    const double momentum = 0.1, eps = 1e-5;
+    float *x = hrand(r, nx, 0.5, 2.0), *res = hrand(r, nx, 0.0, 1.0), *dy = hrand(r, nx, 0.0, 1.0);
+    float *gamma = hrand(r, c, 1.0, 0.3), *beta = hrand(r, c, 0.0, 0.5), *rm0 = hrand(r, c, 0.0, 1.0);
+    float *rv0 = hnew(c);
+    for (int64_t i = 0; i < c; i++) rv0[i] = (float)(0.5 + tu_uniform(r));
+    float *y = hnew(nx), *yi = hnew(nx), *mean = hnew(c), *invstd = hnew(c), *rm = hcopy(rm0, c), *rv = hcopy(rv0, c);
+    float *dx = hnew(nx), *dg = hnew(c), *db = hnew(c);
+    ok_status(C->batchnorm_relu_forward_train(cs, y, mean, invstd, rm, rv, NULL, x, gamma, beta, res, n, c, hw,
+                                              momentum, eps),
+              cs, C, tag);
+    ok_status(C->batchnorm_relu_forward_infer(cs, yi, NULL, NULL, x, gamma, beta, rm0, rv0, NULL, n, c, hw, eps), cs,
+              C, tag);
+
+    float *gx = dfrom(x, nx), *gres = dfrom(res, nx), *gdy = dfrom(dy, nx), *ggamma = dfrom(gamma, c);
+    float *gbeta = dfrom(beta, c), *grm0 = dfrom(rm0, c), *grv0 = dfrom(rv0, c);
+    float *gy = dpoisoned(nx), *gyi = dpoisoned(nx), *gmean = dpoisoned(c), *ginv = dpoisoned(c);
+    float *zeros = hnew(c); /* dgamma, dbeta accumulate into zeros on every side */
+    float *grm = dfrom(rm0, c), *grv = dfrom(rv0, c), *gdx = dpoisoned(nx), *gdg = dfrom(zeros, c);
+    float *gdb = dfrom(zeros, c);
+    ok_status(C->batchnorm_relu_backward(cs, dx, dg, db, dy, y, x, gamma, mean, invstd, n, c, hw, 1), cs, C, tag);
+    ok_status(G->batchnorm_relu_forward_train(gs, gy, gmean, ginv, grm, grv, NULL, gx, ggamma, gbeta, gres, n, c, hw,
+                                              momentum, eps),
+              gs, G, tag);
+    ok_status(G->batchnorm_relu_forward_infer(gs, gyi, NULL, NULL, gx, ggamma, gbeta, grm0, grv0, NULL, n, c, hw, eps),
+              gs, G, tag);
+    ok_status(G->batchnorm_relu_backward(gs, gdx, gdg, gdb, gdy, gy, gx, ggamma, gmean, ginv, n, c, hw, 1), gs, G, tag);
+    snprintf(what, sizeof what, "%s train y (residual)", tag);
+    compare(F_BN, what, gy, y, nx, TOL);
+    snprintf(what, sizeof what, "%s running_var", tag);
+    compare(F_BN, what, grv, rv, c, TOL);
+    snprintf(what, sizeof what, "%s infer y", tag);
+    compare(F_BN, what, gyi, yi, nx, TOL);
+    double terms = 0.0;
+    for (int64_t i = 0; i < nx; i++) {
+        const double t = (double)gamma[(i / hw) % c] * invstd[(i / hw) % c] * dy[i];
+        terms += t * t;
+    }
+    g_norm_floor = sqrt(terms);
+    snprintf(what, sizeof what, "%s dx", tag);
+    compare(F_BN, what, gdx, dx, nx, TOL);
+    g_norm_floor = 0.0;
+    snprintf(what, sizeof what, "%s dgamma", tag);
+    compare(F_BN, what, gdg, dg, c, TOL);
+    snprintf(what, sizeof what, "%s dbeta", tag);
+    compare(F_BN, what, gdb, db, c, TOL);
+
+    /* the GPU's separate calls, and in place (y == residual) */
+    float *sy = dpoisoned(nx), *sm = dpoisoned(c), *si = dpoisoned(c), *sinfer = dpoisoned(nx);
+    ok_status(G->batchnorm_forward_train(gs, sy, sm, si, NULL, NULL, NULL, gx, ggamma, gbeta, n, c, hw, momentum, eps),
+              gs, G, tag);
+    ok_status(G->add_relu_forward(gs, sy, sy, gres, nx), gs, G, tag);
+    ok_status(G->batchnorm_forward_infer(gs, sinfer, NULL, NULL, gx, ggamma, gbeta, grm0, grv0, n, c, hw, eps), gs, G,
+              tag);
+    ok_status(G->relu_forward(gs, sinfer, sinfer, nx), gs, G, tag);
+    float *inplace = dfrom(res, nx);
+    ok_status(G->batchnorm_relu_forward_train(gs, inplace, sm, si, NULL, NULL, NULL, gx, ggamma, gbeta, inplace, n, c,
+                                              hw, momentum, eps),
+              gs, G, tag);
+    float *sdy = dfrom(dy, nx), *sdx = dpoisoned(nx), *sdg = dfrom(zeros, c), *sdb = dfrom(zeros, c);
+    ok_status(G->relu_backward(gs, sdy, sdy, gy, nx), gs, G, tag);
+    ok_status(G->batchnorm_backward(gs, sdx, sdg, sdb, sdy, gx, ggamma, gmean, ginv, n, c, hw, 1), gs, G, tag);
+    const struct { const char *name; const float *fused, *separate; int64_t count; } pairs[] = {
+        {"train y", gy, sy, nx},   {"train y in place", gy, inplace, nx}, {"infer y", gyi, sinfer, nx},
+        {"dx", gdx, sdx, nx},      {"dgamma", gdg, sdg, c},               {"dbeta", gdb, sdb, c}};
+    for (size_t i = 0; i < sizeof pairs / sizeof pairs[0]; i++) {
+        snprintf(what, sizeof what, "%s fused = separate: %s", tag, pairs[i].name);
+        same_bits(what, pairs[i].fused, pairs[i].separate, pairs[i].count);
+    }
+    float *dev[] = {gx, gres, gdy, ggamma, gbeta, grm0, grv0, gy, gyi, gmean, ginv, grm, grv, gdx, gdg, gdb,
+                    sy, sm, si, sinfer, inplace, sdy, sdx, sdg, sdb};
+    for (size_t i = 0; i < sizeof dev / sizeof dev[0]; i++) G->release(gs, dev[i]);
+    float *host[] = {x, res, dy, gamma, beta, rm0, rv0, y, yi, mean, invstd, rm, rv, dx, dg, db, zeros};
+    for (size_t i = 0; i < sizeof host / sizeof host[0]; i++) free(host[i]);
+}
+
 static void test_batchnorm(void) {
     tu_rng r = tu_rng_seed(202);
     const int64_t cases[][3] = {{2, 3, 25}, {1, 5, 9},   {7, 4, 1},    {3, 64, 64}, {1, 1, 2},
                                 {16, 17, 49}, {64, 8, 1024}, {2, 300, 16}, {5, 2048, 1}};
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) bn_case(&r, cases[i][0], cases[i][1], cases[i][2]);
+    const int64_t fused[][3] = {{2, 3, 25}, {16, 17, 49}, {64, 8, 1024}, {8, 64, 256}};
+    for (size_t i = 0; i < sizeof fused / sizeof fused[0]; i++) bn_fused_case(&r, fused[i][0], fused[i][1], fused[i][2]);
 
     /* one value per channel: ERR_SHAPE, as on the CPU (and PyTorch) */
     float *gx = dpoisoned(3), *gy = dpoisoned(3), *gp = dpoisoned(3);
@@ -705,7 +789,9 @@ static int layer_slots_filled(const supcon_backend_ops *o) {
         (const void *)o->relu_backward, (const void *)o->add_forward, (const void *)o->add_relu_forward,
         (const void *)o->accumulate, (const void *)o->avgpool_forward, (const void *)o->avgpool_backward,
         (const void *)o->linear_forward, (const void *)o->linear_backward, (const void *)o->l2norm_forward,
-        (const void *)o->l2norm_backward, (const void *)o->xent_forward, (const void *)o->xent_backward};
+        (const void *)o->l2norm_backward, (const void *)o->xent_forward, (const void *)o->xent_backward,
+        (const void *)o->batchnorm_relu_forward_train, (const void *)o->batchnorm_relu_forward_infer,
+        (const void *)o->batchnorm_relu_backward};
     for (size_t i = 0; i < sizeof slots / sizeof slots[0]; i++)
         if (!slots[i]) {
             printf("FAIL %s backend: layer slot %zu is empty\n", o->name, i);

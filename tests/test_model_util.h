@@ -114,6 +114,16 @@ static inline double tm_hash_uniform(uint64_t salt, uint64_t index, uint64_t k) 
     return (double)(tm_splitmix(key + k) >> 40) / 16777216.0;
 }
 
+/* A float32 host tensor of the given shape filled with hashed values in [-1, 1) (salt picks
+ * the stream), or NULL when it cannot be made. */
+static inline supcon_tensor *tm_filled(supcon_context *ctx, int ndim, const int64_t *shape, uint64_t salt) {
+    supcon_tensor *t = NULL;
+    if (supcon_tensor_create(ctx, SUPCON_FLOAT32, ndim, shape, &t) != SUPCON_OK) return NULL;
+    float *p = supcon_tensor_data(t);
+    for (int64_t i = 0; i < supcon_tensor_numel(t); i++) p[i] = (float)(2.0 * tm_hash_uniform(salt, 0, (uint64_t)i) - 1.0);
+    return t;
+}
+
 static inline int tm_ends(const char *s, const char *suf) {
     size_t a = strlen(s), b = strlen(suf);
     return a >= b && !strcmp(s + a - b, suf);

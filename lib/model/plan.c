@@ -129,7 +129,10 @@ static supcon_status sc_layout(supcon_model *m, int64_t n, int64_t h, int64_t w,
             }
             b->out = buf[(bi + 1) % 2]; /* the input is buf[bi % 2] */
             b->sc_conv_out = t1;
-            b->sc_bn_out = t2;
+            /* The fused batch norm (run.c) computes the shortcut before the main path, which
+             * runs through t1 and t2: the shortcut waits in the block's output buffer, which
+             * the last batch norm reads and overwrites element by element. */
+            b->sc_bn_out = ops->batchnorm_relu_forward_infer ? b->out : t2;
         }
         for (int i = 0; i < 3; i++) m->gbuf[i] = 0;
         m->gbuf_numel = 0;

@@ -41,11 +41,27 @@ static supcon_status sc_conv_fwd(supcon_model *m, const sc_conv_layer *cv, float
     return SUPCON_OK;
 }
 
+/* y = BN(x), or with relu set y = relu(BN(x) + residual) (residual may be NULL): one fused
+ * call where the backend has it, else the batch norm and then the element-wise layer. */
 static supcon_status sc_bn_fwd(supcon_model *m, const sc_bn_layer *bn, float *y, const float *x, int64_t hw,
-                               int train) {
+                               int train, int relu, const float *residual) {
     const supcon_backend_ops *o = m->ctx->ops;
     float *mean = A(bn->save), *invstd = A(bn->save) + bn->c;
     const int64_t n = m->plan_n;
+    if (relu && train && o->batchnorm_relu_forward_train) {
+        SC_CALL(m, "batchnorm+relu forward",
+                o->batchnorm_relu_forward_train(m->ctx->state, y, mean, invstd, m->fbuf + bn->rmean,
+                                                m->fbuf + bn->rvar, m->ibuf + bn->nbt, x, P(bn->gamma), P(bn->beta),
+                                                residual, n, bn->c, hw, m->cfg.bn_momentum, m->cfg.bn_eps));
+        return SUPCON_OK;
+    }
+    if (relu && !train && o->batchnorm_relu_forward_infer) {
+        SC_CALL(m, "batchnorm+relu forward",
+                o->batchnorm_relu_forward_infer(m->ctx->state, y, mean, invstd, x, P(bn->gamma), P(bn->beta),
+                                                m->fbuf + bn->rmean, m->fbuf + bn->rvar, residual, n, bn->c, hw,
+                                                m->cfg.bn_eps));
+        return SUPCON_OK;
+    }
     if (train)
         SC_CALL(m, "batchnorm forward",
                 o->batchnorm_forward_train(m->ctx->state, y, mean, invstd, m->fbuf + bn->rmean, m->fbuf + bn->rvar,
@@ -55,28 +71,51 @@ static supcon_status sc_bn_fwd(supcon_model *m, const sc_bn_layer *bn, float *y,
         SC_CALL(m, "batchnorm forward",
                 o->batchnorm_forward_infer(m->ctx->state, y, mean, invstd, x, P(bn->gamma), P(bn->beta),
                                            m->fbuf + bn->rmean, m->fbuf + bn->rvar, n, bn->c, hw, m->cfg.bn_eps));
+    if (relu && residual)
+        SC_CALL(m, "add+relu forward", o->add_relu_forward(m->ctx->state, y, y, residual, n * bn->c * hw));
+    else if (relu)
+        SC_CALL(m, "relu forward", o->relu_forward(m->ctx->state, y, y, n * bn->c * hw));
     return SUPCON_OK;
 }
 
 static int64_t sc_out_hw(const sc_conv_layer *cv) { return supcon_conv_out_h(&cv->d) * supcon_conv_out_w(&cv->d); }
 
+/* With the fused batch norm the shortcut comes first, so the last batch norm adds it and
+ * applies the block's ReLU in its one pass: out = relu(bn_last(conv_last(...)) + shortcut).
+ * Without it, the separate layers in the reference's order (the lean inference layout of
+ * plan.c shares buffers accordingly). */
 static supcon_status sc_block_fwd(supcon_model *m, sc_block *b, const float *x, int train) {
     const supcon_backend_ops *o = m->ctx->ops;
+    const int fused = train ? o->batchnorm_relu_forward_train != NULL : o->batchnorm_relu_forward_infer != NULL;
     supcon_status s;
+    const float *shortcut = x;
+    if (b->proj && fused) {
+        if ((s = sc_conv_fwd(m, &b->sconv, A(b->sc_conv_out), x)) != SUPCON_OK) return s;
+        if ((s = sc_bn_fwd(m, &b->sbn, A(b->sc_bn_out), A(b->sc_conv_out), sc_out_hw(&b->sconv), train, 0, NULL)) !=
+            SUPCON_OK)
+            return s;
+        shortcut = A(b->sc_bn_out);
+    }
     const float *in = x;
     for (int j = 0; j < b->nconv; j++) {
         const int last = j == b->nconv - 1;
         float *y = last ? A(b->out) : A(b->relu_out[j]);
         const int64_t hw = sc_out_hw(&b->conv[j]);
         if ((s = sc_conv_fwd(m, &b->conv[j], A(b->conv_out[j]), in)) != SUPCON_OK) return s;
-        if ((s = sc_bn_fwd(m, &b->bn[j], y, A(b->conv_out[j]), hw, train)) != SUPCON_OK) return s;
-        if (!last) SC_CALL(m, "relu forward", o->relu_forward(m->ctx->state, y, y, m->plan_n * b->conv[j].c_out * hw));
+        if (last && !fused) break;
+        if ((s = sc_bn_fwd(m, &b->bn[j], y, A(b->conv_out[j]), hw, train, 1, last ? shortcut : NULL)) != SUPCON_OK)
+            return s;
         in = y;
     }
-    const float *shortcut = x;
+    if (fused) return SUPCON_OK;
+    const int jl = b->nconv - 1;
+    if ((s = sc_bn_fwd(m, &b->bn[jl], A(b->out), A(b->conv_out[jl]), sc_out_hw(&b->conv[jl]), train, 0, NULL)) !=
+        SUPCON_OK)
+        return s;
     if (b->proj) {
         if ((s = sc_conv_fwd(m, &b->sconv, A(b->sc_conv_out), x)) != SUPCON_OK) return s;
-        if ((s = sc_bn_fwd(m, &b->sbn, A(b->sc_bn_out), A(b->sc_conv_out), sc_out_hw(&b->sconv), train)) != SUPCON_OK)
+        if ((s = sc_bn_fwd(m, &b->sbn, A(b->sc_bn_out), A(b->sc_conv_out), sc_out_hw(&b->sconv), train, 0, NULL)) !=
+            SUPCON_OK)
             return s;
         shortcut = A(b->sc_bn_out);
     }
@@ -91,9 +130,8 @@ static supcon_status sc_encoder_fwd(supcon_model *m, const float *x, int train) 
     const int64_t n = m->plan_n, hw0 = m->plan_h * m->plan_w;
     supcon_status s;
     if ((s = sc_conv_fwd(m, &m->stem_conv, A(m->stem_conv_out), x)) != SUPCON_OK) return s;
-    if ((s = sc_bn_fwd(m, &m->stem_bn, A(m->stem_relu_out), A(m->stem_conv_out), hw0, train)) != SUPCON_OK) return s;
-    SC_CALL(m, "relu forward",
-            o->relu_forward(st, A(m->stem_relu_out), A(m->stem_relu_out), n * m->stem_bn.c * hw0));
+    if ((s = sc_bn_fwd(m, &m->stem_bn, A(m->stem_relu_out), A(m->stem_conv_out), hw0, train, 1, NULL)) != SUPCON_OK)
+        return s;
     const float *cur = A(m->stem_relu_out);
     for (int bi = 0; bi < m->nblocks; bi++) {
         if ((s = sc_block_fwd(m, &m->blocks[bi], cur, train)) != SUPCON_OK) return s;
@@ -132,18 +170,27 @@ supcon_status sc_model_run_forward(supcon_model *m, const float *x) {
 
 /* ---- backward ----------------------------------------------------------------------------- */
 
-/* BN then conv backward: dy in `dy`, the BN's input gradient into `tmp`, the conv's input
- * gradient into dx (= or += by accumulate; dx NULL: not wanted). */
+/* (ReLU,) BN then conv backward: dy in `dy`, the BN's input gradient into `tmp`, the conv's
+ * input gradient into dx (= or += by accumulate; dx NULL: not wanted). relu_y: the output of
+ * a ReLU after the BN (its mask applies to dy, which may then be changed in place), or NULL. */
 static supcon_status sc_conv_bn_bwd(supcon_model *m, const sc_conv_layer *cv, const sc_bn_layer *bn,
-                                    const float *conv_in, const float *conv_out, float *tmp, const float *dy,
-                                    float *dx, int accumulate, int pgrads) {
+                                    const float *conv_in, const float *conv_out, float *tmp, float *dy,
+                                    const float *relu_y, float *dx, int accumulate, int pgrads) {
     const supcon_backend_ops *o = m->ctx->ops;
     void *st = m->ctx->state;
     const int64_t hw = sc_out_hw(cv);
-    SC_CALL(m, "batchnorm backward",
-            o->batchnorm_backward(st, tmp, pgrads ? G(bn->gamma) : NULL, pgrads ? G(bn->beta) : NULL, dy, conv_out,
-                                  P(bn->gamma), A(bn->save), A(bn->save) + bn->c, m->plan_n, bn->c, hw,
-                                  m->fwd_enc_train));
+    float *dgamma = pgrads ? G(bn->gamma) : NULL, *dbeta = pgrads ? G(bn->beta) : NULL;
+    if (relu_y && o->batchnorm_relu_backward) {
+        SC_CALL(m, "batchnorm+relu backward",
+                o->batchnorm_relu_backward(st, tmp, dgamma, dbeta, dy, relu_y, conv_out, P(bn->gamma), A(bn->save),
+                                           A(bn->save) + bn->c, m->plan_n, bn->c, hw, m->fwd_enc_train));
+    } else {
+        if (relu_y)
+            SC_CALL(m, "relu backward", o->relu_backward(st, dy, dy, relu_y, m->plan_n * bn->c * hw));
+        SC_CALL(m, "batchnorm backward",
+                o->batchnorm_backward(st, tmp, dgamma, dbeta, dy, conv_out, P(bn->gamma), A(bn->save),
+                                      A(bn->save) + bn->c, m->plan_n, bn->c, hw, m->fwd_enc_train));
+    }
     char name[SC_PROF_NAME_LEN];
     if (pgrads)
         SC_CALL_AS(m, "conv2d backward (filter)",
@@ -166,7 +213,7 @@ static supcon_status sc_block_bwd(supcon_model *m, sc_block *b, const float *x, 
     SC_CALL(m, "relu backward", o->relu_backward(m->ctx->state, g[ia], g[ia], A(b->out), b->out_numel));
     int target, pbuf, qbuf;
     if (b->proj) {
-        s = sc_conv_bn_bwd(m, &b->sconv, &b->sbn, x, A(b->sc_conv_out), g[ib], g[ia], g[ic], 0, pgrads);
+        s = sc_conv_bn_bwd(m, &b->sconv, &b->sbn, x, A(b->sc_conv_out), g[ib], g[ia], NULL, g[ic], 0, pgrads);
         if (s != SUPCON_OK) return s;
         target = ic, pbuf = ib, qbuf = ia; /* g[ia] is free once the shortcut has read it */
     } else {
@@ -174,13 +221,12 @@ static supcon_status sc_block_bwd(supcon_model *m, sc_block *b, const float *x, 
     }
     int cur = ia;
     for (int j = b->nconv - 1; j >= 0; j--) {
-        if (j < b->nconv - 1)
-            SC_CALL(m, "relu backward",
-                    o->relu_backward(m->ctx->state, g[cur], g[cur], A(b->relu_out[j]),
-                                     m->plan_n * b->conv[j].c_out * sc_out_hw(&b->conv[j])));
+        /* the ReLU between this conv's BN and the next conv, undone with the BN */
+        const float *relu_y = j < b->nconv - 1 ? A(b->relu_out[j]) : NULL;
         const float *in = j == 0 ? x : A(b->relu_out[j - 1]);
         float *dx = j == 0 ? g[target] : g[qbuf];
-        s = sc_conv_bn_bwd(m, &b->conv[j], &b->bn[j], in, A(b->conv_out[j]), g[pbuf], g[cur], dx, j == 0, pgrads);
+        s = sc_conv_bn_bwd(m, &b->conv[j], &b->bn[j], in, A(b->conv_out[j]), g[pbuf], g[cur], relu_y, dx, j == 0,
+                           pgrads);
         if (s != SUPCON_OK) return s;
         cur = qbuf;
     }
@@ -202,9 +248,8 @@ static supcon_status sc_encoder_bwd(supcon_model *m, const float *x, float *grad
         if (s != SUPCON_OK) return s;
     }
     float *ga = A(m->gbuf[a]), *gb = A(m->gbuf[(a + 1) % 3]);
-    SC_CALL(m, "relu backward",
-            o->relu_backward(st, ga, ga, A(m->stem_relu_out), n * m->stem_bn.c * m->plan_h * m->plan_w));
-    return sc_conv_bn_bwd(m, &m->stem_conv, &m->stem_bn, x, A(m->stem_conv_out), gb, ga, grad_input, 0, pgrads);
+    return sc_conv_bn_bwd(m, &m->stem_conv, &m->stem_bn, x, A(m->stem_conv_out), gb, ga, A(m->stem_relu_out),
+                          grad_input, 0, pgrads);
 }
 
 supcon_status sc_model_run_backward(supcon_model *m, const float *x, const float *dz, const float *dlogits,

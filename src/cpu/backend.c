@@ -133,6 +133,10 @@ static const supcon_backend_ops sc_cpu_ops = {
     .xent_forward = sc_cpu_xent_forward,
     .xent_backward = sc_cpu_xent_backward,
     .sgd_update = sc_cpu_sgd_update,
+    /* ABI 4; synchronize stays NULL: every call here is done when it returns */
+    .batchnorm_relu_forward_train = sc_cpu_batchnorm_relu_forward_train,
+    .batchnorm_relu_forward_infer = sc_cpu_batchnorm_relu_forward_infer,
+    .batchnorm_relu_backward = sc_cpu_batchnorm_relu_backward,
 };
 
 const supcon_backend_ops *sc_cpu_backend(void) { return &sc_cpu_ops; }

@@ -77,6 +77,27 @@ supcon_status sc_cpu_batchnorm_backward(void *state,
                                         const float *save_invstd, /* (c) */
                                         int64_t n, int64_t c, int64_t hw, int training);
 
+/* Batch norm fused with the ReLU after it: y = relu(BN(x) + residual), residual (n, c, hw)
+ * or NULL (y = relu(BN(x))); the statistics, running updates and saved values as the calls
+ * above. y may be residual (in place). The same bits as batchnorm_forward_* then relu_forward
+ * or add_relu_forward. */
+supcon_status sc_cpu_batchnorm_relu_forward_train(void *state, float *y, float *save_mean, float *save_invstd,
+                                                  float *running_mean, float *running_var,
+                                                  int64_t *num_batches_tracked, const float *x, const float *gamma,
+                                                  const float *beta, const float *residual, int64_t n, int64_t c,
+                                                  int64_t hw, double momentum, double eps);
+supcon_status sc_cpu_batchnorm_relu_forward_infer(void *state, float *y, float *save_mean, float *save_invstd,
+                                                  const float *x, const float *gamma, const float *beta,
+                                                  const float *running_mean, const float *running_var,
+                                                  const float *residual, int64_t n, int64_t c, int64_t hw,
+                                                  double eps);
+/* The backward of y = relu(BN(x)) from dy = dL/dy and that y (relu_y, whose mask applies to
+ * dy): the same bits as relu_backward then batchnorm_backward, dy left as it is. */
+supcon_status sc_cpu_batchnorm_relu_backward(void *state, float *dx, float *dgamma, float *dbeta, const float *dy,
+                                             const float *relu_y, const float *x, const float *gamma,
+                                             const float *save_mean, const float *save_invstd, int64_t n, int64_t c,
+                                             int64_t hw, int training);
+
 /* ---- Element-wise (eltwise.c); in place allowed (y == x, dx == dy, y == a or b) -------- */
 supcon_status sc_cpu_relu_forward(void *state, float *y, const float *x, int64_t count);
 /* dx = dy where y > 0, else 0 (y is the forward output, as PyTorch's threshold_backward). */

@@ -451,6 +451,9 @@ static supcon_backend_ops sc_cuda_make_ops(void)
     o.xent_backward = sc_cuda_xent_backward;
     o.sgd_update = sc_cuda_sgd_update;
     o.synchronize = sc_cuda_synchronize; /* ABI 4 */
+    o.batchnorm_relu_forward_train = sc_cuda_batchnorm_relu_forward_train;
+    o.batchnorm_relu_forward_infer = sc_cuda_batchnorm_relu_forward_infer;
+    o.batchnorm_relu_backward = sc_cuda_batchnorm_relu_backward;
     return o;
 }
 

@@ -2,7 +2,9 @@
  * biased variance to normalise, running statistics with momentum and the unbiased variance,
  * num_batches_tracked (device memory) += 1. Each channel's sums are split over a fixed number
  * of blocks (from the shape alone), added in double and combined in a fixed order, so the
- * results are the same bits on every run. Leaves out affine=False and cumulative averaging. */
+ * results are the same bits on every run. The _relu variants fold the ReLU that follows (and
+ * the residual add before it) into the affine pass, and its mask into the backward's two
+ * passes. Leaves out affine=False and cumulative averaging. */
 #include "block_reduce.h"
 #include "cuda_backend.h"
 #include "ops.h"
@@ -125,21 +127,33 @@ __global__ void sc_bn_infer_coef_kernel(float *k0, float *k1, float *save_mean, 
     k1[ch] = (float)((double)beta[ch] - (double)running_mean[ch] * scale);
 }
 
-/* y = x k0[ch] + k1[ch] over (n, c, hw). */
+/* y = x k0[ch] + k1[ch] over (n, c, hw); with relu, y = max(0, that (+ res)), the same float
+ * operations as the separate affine, add and ReLU kernels. y may be res. */
 template <typename I>
-__global__ void sc_bn_affine_kernel(float *y, const float *x, const float *k0, const float *k1, I total, I c, I hw)
+__global__ void sc_bn_affine_kernel(float *y, const float *x, const float *k0, const float *k1, const float *res,
+                                    int relu, I total, I c, I hw)
 {
     const I stride = (I)gridDim.x * blockDim.x;
     for (I i = (I)blockIdx.x * blockDim.x + threadIdx.x; i < total; i += stride) {
         const I ch = (i / hw) % c;
-        y[i] = x[i] * k0[ch] + k1[ch];
+        float v = x[i] * k0[ch] + k1[ch];
+        if (res)
+            v = v + res[i];
+        y[i] = relu ? (v > 0.0f ? v : 0.0f) : v;
     }
+}
+
+/* dy where the ReLU after the batch norm let its value through (ry: that ReLU's output), as
+ * relu_backward computes it; dy itself without ry. */
+template <typename I> __device__ __forceinline__ float sc_bn_masked(const float *dy, const float *ry, I at)
+{
+    return ry ? (ry[at] > 0.0f ? dy[at] : 0.0f) : dy[at];
 }
 
 /* Backward sums per (channel, split): sum dy and sum dy (x - mean). */
 template <typename I>
-__global__ void sc_bn_bwd_stats_kernel(double *part, const float *dy, const float *x, const float *save_mean, I n,
-                                       I c, I hw, int splits)
+__global__ void sc_bn_bwd_stats_kernel(double *part, const float *dy, const float *ry, const float *x,
+                                       const float *save_mean, I n, I c, I hw, int splits)
 {
     __shared__ double sh[SC_REDUCE_SLOTS];
     const I ch = blockIdx.x, m = n * hw;
@@ -147,7 +161,7 @@ __global__ void sc_bn_bwd_stats_kernel(double *part, const float *dy, const floa
     double a = 0.0, b = 0.0;
     for (I e = (I)blockIdx.y * blockDim.x + threadIdx.x; e < m; e += (I)splits * blockDim.x) {
         const I at = sc_bn_at<I>(e, ch, c, hw);
-        const double g = dy[at];
+        const double g = sc_bn_masked<I>(dy, ry, at);
         a += g;
         b += g * ((double)x[at] - mean);
     }
@@ -186,13 +200,14 @@ __global__ void sc_bn_bwd_finish_kernel(float *k0, float *k1, float *k2, float *
 }
 
 template <typename I>
-__global__ void sc_bn_bwd_dx_kernel(float *dx, const float *dy, const float *x, const float *save_mean,
-                                    const float *k0, const float *k1, const float *k2, I total, I c, I hw)
+__global__ void sc_bn_bwd_dx_kernel(float *dx, const float *dy, const float *ry, const float *x,
+                                    const float *save_mean, const float *k0, const float *k1, const float *k2, I total,
+                                    I c, I hw)
 {
     const I stride = (I)gridDim.x * blockDim.x;
     for (I i = (I)blockIdx.x * blockDim.x + threadIdx.x; i < total; i += stride) {
         const I ch = (i / hw) % c;
-        dx[i] = k0[ch] * dy[i] + k1[ch] * (x[i] - save_mean[ch]) + k2[ch];
+        dx[i] = k0[ch] * sc_bn_masked<I>(dy, ry, i) + k1[ch] * (x[i] - save_mean[ch]) + k2[ch];
     }
 }
 
@@ -208,26 +223,30 @@ static unsigned sc_bn_elt_grid(int64_t total) { return sc_cuda_grid(total, SC_BN
 /* 32-bit indices suffice: every index, and every index plus one grid stride, stays below 2^31. */
 static int sc_bn_small(int64_t n, int64_t c, int64_t hw) { return n * c * hw < ((int64_t)1 << 31); }
 
+/* What follows the normalisation in a ResNet block, fused into the affine pass. */
+typedef struct sc_bn_tail {
+    const float *res; /* added before the ReLU, or NULL */
+    int relu;
+} sc_bn_tail;
+
 static supcon_status sc_bn_affine(sc_cuda_state *st, float *y, const float *x, const float *k0, const float *k1,
-                                  int64_t n, int64_t c, int64_t hw)
+                                  sc_bn_tail tail, int64_t n, int64_t c, int64_t hw)
 {
     const int64_t total = n * c * hw;
     if (sc_bn_small(n, c, hw))
         sc_bn_affine_kernel<uint32_t><<<sc_bn_elt_grid(total), SC_BN_THREADS, 0, st->stream>>>(
-            y, x, k0, k1, (uint32_t)total, (uint32_t)c, (uint32_t)hw);
+            y, x, k0, k1, tail.res, tail.relu, (uint32_t)total, (uint32_t)c, (uint32_t)hw);
     else
-        sc_bn_affine_kernel<int64_t><<<sc_bn_elt_grid(total), SC_BN_THREADS, 0, st->stream>>>(y, x, k0, k1, total, c,
-                                                                                             hw);
+        sc_bn_affine_kernel<int64_t><<<sc_bn_elt_grid(total), SC_BN_THREADS, 0, st->stream>>>(
+            y, x, k0, k1, tail.res, tail.relu, total, c, hw);
     return sc_cuda_launched(st, "sc_bn_affine_kernel");
 }
 
-supcon_status sc_cuda_batchnorm_forward_train(void *state, float *y, float *save_mean, float *save_invstd,
-                                              float *running_mean, float *running_var,
-                                              int64_t *num_batches_tracked, const float *x, const float *gamma,
-                                              const float *beta, int64_t n, int64_t c, int64_t hw,
-                                              double momentum, double eps)
+static supcon_status sc_bn_train(sc_cuda_state *st, float *y, float *save_mean, float *save_invstd,
+                                 float *running_mean, float *running_var, int64_t *num_batches_tracked,
+                                 const float *x, const float *gamma, const float *beta, sc_bn_tail tail, int64_t n,
+                                 int64_t c, int64_t hw, double momentum, double eps)
 {
-    sc_cuda_state *st = (sc_cuda_state *)state;
     if (n * hw <= 1)
         return sc_cuda_fail(st, SUPCON_ERR_SHAPE,
                             "batch norm in training needs more than 1 value per channel, got %lld x %lld",
@@ -252,15 +271,34 @@ supcon_status sc_cuda_batchnorm_forward_train(void *state, float *y, float *save
         w.k0, w.k1, save_mean, save_invstd, running_mean, running_var, num_batches_tracked, w.part, x, gamma, beta,
         n, c, hw, w.splits, momentum, eps);
     SC_LAUNCHED("sc_bn_train_finish_kernel");
-    return c > 0 ? sc_bn_affine(st, y, x, w.k0, w.k1, n, c, hw) : SUPCON_OK;
+    return c > 0 ? sc_bn_affine(st, y, x, w.k0, w.k1, tail, n, c, hw) : SUPCON_OK;
 }
 
-supcon_status sc_cuda_batchnorm_forward_infer(void *state, float *y, float *save_mean, float *save_invstd,
-                                              const float *x, const float *gamma, const float *beta,
-                                              const float *running_mean, const float *running_var, int64_t n,
-                                              int64_t c, int64_t hw, double eps)
+supcon_status sc_cuda_batchnorm_forward_train(void *state, float *y, float *save_mean, float *save_invstd,
+                                              float *running_mean, float *running_var,
+                                              int64_t *num_batches_tracked, const float *x, const float *gamma,
+                                              const float *beta, int64_t n, int64_t c, int64_t hw,
+                                              double momentum, double eps)
 {
-    sc_cuda_state *st = (sc_cuda_state *)state;
+    return sc_bn_train((sc_cuda_state *)state, y, save_mean, save_invstd, running_mean, running_var,
+                       num_batches_tracked, x, gamma, beta, sc_bn_tail{NULL, 0}, n, c, hw, momentum, eps);
+}
+
+supcon_status sc_cuda_batchnorm_relu_forward_train(void *state, float *y, float *save_mean, float *save_invstd,
+                                                   float *running_mean, float *running_var,
+                                                   int64_t *num_batches_tracked, const float *x, const float *gamma,
+                                                   const float *beta, const float *residual, int64_t n, int64_t c,
+                                                   int64_t hw, double momentum, double eps)
+{
+    return sc_bn_train((sc_cuda_state *)state, y, save_mean, save_invstd, running_mean, running_var,
+                       num_batches_tracked, x, gamma, beta, sc_bn_tail{residual, 1}, n, c, hw, momentum, eps);
+}
+
+static supcon_status sc_bn_infer(sc_cuda_state *st, float *y, float *save_mean, float *save_invstd, const float *x,
+                                 const float *gamma, const float *beta, const float *running_mean,
+                                 const float *running_var, sc_bn_tail tail, int64_t n, int64_t c, int64_t hw,
+                                 double eps)
+{
     if (c <= 0)
         return SUPCON_OK;
     supcon_status s = sc_cuda_enter(st);
@@ -273,13 +311,41 @@ supcon_status sc_cuda_batchnorm_forward_infer(void *state, float *y, float *save
     sc_bn_infer_coef_kernel<<<sc_cuda_grid(c, 128, 1u << 20), 128, 0, st->stream>>>(
         w.k0, w.k1, save_mean, save_invstd, gamma, beta, running_mean, running_var, c, eps);
     SC_LAUNCHED("sc_bn_infer_coef_kernel");
-    return n * hw > 0 ? sc_bn_affine(st, y, x, w.k0, w.k1, n, c, hw) : SUPCON_OK;
+    return n * hw > 0 ? sc_bn_affine(st, y, x, w.k0, w.k1, tail, n, c, hw) : SUPCON_OK;
+}
+
+supcon_status sc_cuda_batchnorm_forward_infer(void *state, float *y, float *save_mean, float *save_invstd,
+                                              const float *x, const float *gamma, const float *beta,
+                                              const float *running_mean, const float *running_var, int64_t n,
+                                              int64_t c, int64_t hw, double eps)
+{
+    return sc_bn_infer((sc_cuda_state *)state, y, save_mean, save_invstd, x, gamma, beta, running_mean, running_var,
+                       sc_bn_tail{NULL, 0}, n, c, hw, eps);
+}
+
+supcon_status sc_cuda_batchnorm_relu_forward_infer(void *state, float *y, float *save_mean, float *save_invstd,
+                                                   const float *x, const float *gamma, const float *beta,
+                                                   const float *running_mean, const float *running_var,
+                                                   const float *residual, int64_t n, int64_t c, int64_t hw,
+                                                   double eps)
+{
+    return sc_bn_infer((sc_cuda_state *)state, y, save_mean, save_invstd, x, gamma, beta, running_mean, running_var,
+                       sc_bn_tail{residual, 1}, n, c, hw, eps);
 }
 
 supcon_status sc_cuda_batchnorm_backward(void *state, float *dx, float *dgamma, float *dbeta, const float *dy,
                                          const float *x, const float *gamma, const float *save_mean,
                                          const float *save_invstd, int64_t n, int64_t c, int64_t hw,
                                          int training)
+{
+    return sc_cuda_batchnorm_relu_backward(state, dx, dgamma, dbeta, dy, NULL, x, gamma, save_mean, save_invstd, n,
+                                           c, hw, training);
+}
+
+supcon_status sc_cuda_batchnorm_relu_backward(void *state, float *dx, float *dgamma, float *dbeta, const float *dy,
+                                              const float *relu_y, const float *x, const float *gamma,
+                                              const float *save_mean, const float *save_invstd, int64_t n, int64_t c,
+                                              int64_t hw, int training)
 {
     sc_cuda_state *st = (sc_cuda_state *)state;
     if (c <= 0)
@@ -298,10 +364,10 @@ supcon_status sc_cuda_batchnorm_backward(void *state, float *dx, float *dgamma, 
         const dim3 grid((unsigned)c, (unsigned)w.splits);
         if (small)
             sc_bn_bwd_stats_kernel<uint32_t><<<grid, SC_BN_THREADS, 0, st->stream>>>(
-                w.part, dy, x, save_mean, (uint32_t)n, (uint32_t)c, (uint32_t)hw, w.splits);
+                w.part, dy, relu_y, x, save_mean, (uint32_t)n, (uint32_t)c, (uint32_t)hw, w.splits);
         else
-            sc_bn_bwd_stats_kernel<int64_t><<<grid, SC_BN_THREADS, 0, st->stream>>>(w.part, dy, x, save_mean, n, c,
-                                                                                    hw, w.splits);
+            sc_bn_bwd_stats_kernel<int64_t><<<grid, SC_BN_THREADS, 0, st->stream>>>(w.part, dy, relu_y, x, save_mean,
+                                                                                    n, c, hw, w.splits);
         SC_LAUNCHED("sc_bn_bwd_stats_kernel");
     }
     sc_bn_bwd_finish_kernel<<<sc_cuda_grid(c, 128, 1u << 20), 128, 0, st->stream>>>(
@@ -311,10 +377,10 @@ supcon_status sc_cuda_batchnorm_backward(void *state, float *dx, float *dgamma, 
         const int64_t total = n * c * hw;
         if (small)
             sc_bn_bwd_dx_kernel<uint32_t><<<sc_bn_elt_grid(total), SC_BN_THREADS, 0, st->stream>>>(
-                dx, dy, x, save_mean, w.k0, w.k1, w.k2, (uint32_t)total, (uint32_t)c, (uint32_t)hw);
+                dx, dy, relu_y, x, save_mean, w.k0, w.k1, w.k2, (uint32_t)total, (uint32_t)c, (uint32_t)hw);
         else
             sc_bn_bwd_dx_kernel<int64_t><<<sc_bn_elt_grid(total), SC_BN_THREADS, 0, st->stream>>>(
-                dx, dy, x, save_mean, w.k0, w.k1, w.k2, total, c, hw);
+                dx, dy, relu_y, x, save_mean, w.k0, w.k1, w.k2, total, c, hw);
         SC_LAUNCHED("sc_bn_bwd_dx_kernel");
     }
     return SUPCON_OK;

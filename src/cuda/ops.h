@@ -45,6 +45,22 @@ supcon_status sc_cuda_batchnorm_backward(void *state, float *dx, float *dgamma, 
                                          const float *save_invstd, int64_t n, int64_t c, int64_t hw,
                                          int training);
 
+/* Fused with the ReLU after it (and the residual add before it): lib/backend.h, ABI 4. */
+supcon_status sc_cuda_batchnorm_relu_forward_train(void *state, float *y, float *save_mean, float *save_invstd,
+                                                   float *running_mean, float *running_var,
+                                                   int64_t *num_batches_tracked, const float *x, const float *gamma,
+                                                   const float *beta, const float *residual, int64_t n, int64_t c,
+                                                   int64_t hw, double momentum, double eps);
+supcon_status sc_cuda_batchnorm_relu_forward_infer(void *state, float *y, float *save_mean, float *save_invstd,
+                                                   const float *x, const float *gamma, const float *beta,
+                                                   const float *running_mean, const float *running_var,
+                                                   const float *residual, int64_t n, int64_t c, int64_t hw,
+                                                   double eps);
+supcon_status sc_cuda_batchnorm_relu_backward(void *state, float *dx, float *dgamma, float *dbeta, const float *dy,
+                                              const float *relu_y, const float *x, const float *gamma,
+                                              const float *save_mean, const float *save_invstd, int64_t n, int64_t c,
+                                              int64_t hw, int training);
+
 /* ---- Element-wise (eltwise.cu); in place allowed ------------------------------------------ */
 supcon_status sc_cuda_relu_forward(void *state, float *y, const float *x, int64_t count);
 supcon_status sc_cuda_relu_backward(void *state, float *dx, const float *dy, const float *y, int64_t count);
