@@ -132,10 +132,12 @@ static sc_packers sc_packers_pick(void) {
  * panel is base[h] + off[p], with the lanes that fall into the padding masked off. */
 #define SC_DIRECT_K 16 /* largest kernel side read in place */
 
-/* The 3x3 stride-1 same-size convolution over rows of 16 or 32 (the kernel's conv3 form). */
+/* The 3x3 stride-1 same-size convolution over rows of 32, 16, 8 or 4 (the kernel's conv3
+ * form); with rows of 8 or 4, a plane of a whole number of 16-pixel halves, so that no half
+ * spans two images. */
 static int sc_view_conv3(const sc_view *v) {
     return v->kh == 3 && v->kw == 3 && v->sh == 1 && v->sw == 1 && v->ph == 1 && v->pw == 1 && v->ow == v->w &&
-           (v->w == 16 || v->w == 32);
+           (v->w == 16 || v->w == 32 || ((v->w == 8 || v->w == 4) && v->hw % 16 == 0));
 }
 
 static int sc_direct_view(const void *ctx, int64_t j0, int64_t p0, int64_t kc, sc_bdirect *out) {
@@ -149,7 +151,17 @@ static int sc_direct_view(const void *ctx, int64_t j0, int64_t p0, int64_t kc, s
             const int64_t j = j0 + 16 * h, img = j / v->ohw, pix = j % v->ohw, oy = pix / v->w;
             out->base[h] = first + img * v->c * v->hw + pix;
             unsigned bits = 0;
-            for (int ki = 0; ki < 3; ki++) bits |= (oy - 1 + ki >= 0 && oy - 1 + ki < v->h ? 1u : 0u) << ki;
+            for (int ki = 0; ki < 3; ki++) {
+                bits |= (oy - 1 + ki >= 0 && oy - 1 + ki < v->h ? 1u : 0u) << ki;
+                /* short rows: lane t is row oy + t / w; kernel row ki reads input row
+                 * oy + t / w - 1 + ki, which must lie in the image */
+                unsigned lanes = 0;
+                for (int t = 0; t < 16 && v->w < 16; t++) {
+                    const int64_t iy = oy + t / v->w - 1 + ki;
+                    lanes |= (iy >= 0 && iy < v->h ? 1u : 0u) << t;
+                }
+                out->vmask[h][ki] = (uint16_t)lanes;
+            }
             out->row[h] = bits;
         }
         return 1;

@@ -114,16 +114,51 @@ static const float sc_zero_row[32] __attribute__((aligned(64)));
         }                                                                                                  \
     }
 
+/* Halves of several short rows (w 8 or 4): the rows above and below come from one masked
+ * load each, and the column shifts zero the lanes that would cross from one row into the
+ * next (LEFT: a row's first lane, RIGHT: its last). */
+#define SC_ROWS3(LEFT, RIGHT)                                                                              \
+    {                                                                                                      \
+        const __m512 c0 = _mm512_maskz_loadu_ps(vm0[ki], p0 + ki * w);                                     \
+        const __m512 c1 = _mm512_maskz_loadu_ps(vm1[ki], p1 + ki * w);                                     \
+        const __m512i i0 = _mm512_castps_si512(c0), i1 = _mm512_castps_si512(c1);                          \
+        const float *ap = a + MR;                                                                          \
+        SC_STEP3(c0, c1)                                                                                   \
+        ap = a;                                                                                            \
+        SC_STEP3(_mm512_castsi512_ps(_mm512_maskz_alignr_epi32((LEFT), i0, i0, 15)),                       \
+                 _mm512_castsi512_ps(_mm512_maskz_alignr_epi32((LEFT), i1, i1, 15)))                       \
+        ap = a + 2 * MR;                                                                                   \
+        SC_STEP3(_mm512_castsi512_ps(_mm512_maskz_alignr_epi32((RIGHT), i0, i0, 1)),                       \
+                 _mm512_castsi512_ps(_mm512_maskz_alignr_epi32((RIGHT), i1, i1, 1)))                       \
+        a += 3 * MR;                                                                                       \
+    }
+
+#define SC_DIRECT3M_LOOP(LEFT, RIGHT)                                                                      \
+    for (int64_t ch = 0; ch < nch; ch++) {                                                                 \
+        const float *p0 = bd->base[0] + ch * hw - w, *p1 = bd->base[1] + ch * hw - w;                     \
+        if (ch + SC_AHEAD < nch) {                                                                         \
+            _mm_prefetch((const char *)(p0 + SC_AHEAD * hw + w), _MM_HINT_T0);                             \
+            _mm_prefetch((const char *)(p1 + SC_AHEAD * hw + w), _MM_HINT_T0);                             \
+        }                                                                                                  \
+        for (int ki = 0; ki < 3; ki++)                                                                     \
+            SC_ROWS3(LEFT, RIGHT)                                                                          \
+    }
+
 __attribute__((target("avx512f")))
 static void sc_ukernel_12x32_direct3(int64_t kc, const float *a, const sc_bdirect *bd, float *c, int64_t ldc,
                                      float alpha, float beta) {
     SC_ACC(0) SC_ACC(1) SC_ACC(2) SC_ACC(3) SC_ACC(4) SC_ACC(5)
     SC_ACC(6) SC_ACC(7) SC_ACC(8) SC_ACC(9) SC_ACC(10) SC_ACC(11)
     const int64_t w = bd->w, hw = bd->hw, nch = kc / 9;
+    const uint16_t *vm0 = bd->vmask[0], *vm1 = bd->vmask[1];
     if (bd->conv3 == 32)
         SC_DIRECT3_LOOP(1)
-    else
+    else if (bd->conv3 == 16)
         SC_DIRECT3_LOOP(0)
+    else if (bd->conv3 == 8)
+        SC_DIRECT3M_LOOP(0xFEFE, 0x7F7F)
+    else
+        SC_DIRECT3M_LOOP(0xEEEE, 0x7777)
     const __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
     SC_STORE(0) SC_STORE(1) SC_STORE(2) SC_STORE(3) SC_STORE(4) SC_STORE(5)
     SC_STORE(6) SC_STORE(7) SC_STORE(8) SC_STORE(9) SC_STORE(10) SC_STORE(11)

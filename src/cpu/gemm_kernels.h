@@ -25,14 +25,18 @@ typedef struct sc_bdirect {
     const int64_t *off;
     const uint16_t *mask[2];
     /* conv3 (when nonzero): a 3x3, stride 1, padding 1 convolution over planes of width w
-     * (16 or 32) and hw floats, the depth being whole channels (9 steps each, the kernel's
-     * rows in (ki, kj) order). base[h] is output row oy's first pixel of the half (channel
-     * 0); row ki reads input row oy - 1 + ki, or zeros where row[h] says it is outside
-     * (bit ki); kj's shifts come from the row itself in registers, so every load is
-     * aligned. conv3 == 32: the halves are the two halves of one row; 16: two rows. */
+     * (32, 16, 8 or 4) and hw floats, the depth being whole channels (9 steps each, the
+     * kernel's rows in (ki, kj) order). base[h] is the half's first output pixel (channel
+     * 0); kernel row ki reads the 16 floats w further on than the pixels above them, (ki - 1)
+     * rows away; kj's shifts come from those in registers (lane rotations), so every value is
+     * loaded once. conv3 == 32: the halves are the two halves of one row; 16: one row each,
+     * zeros for a row outside the image where row[h] has no bit ki; 8 and 4: 2 and 4 rows
+     * each (rows are contiguous in a plane), the lanes of rows outside the image left out of
+     * the loads by vmask[h][ki], and the shifts' lanes that cross a row's end zeroed. */
     int conv3;
     int64_t w, hw;
     unsigned row[2];
+    uint16_t vmask[2][3];
 } sc_bdirect;
 
 typedef void (*sc_ukernel_direct_fn)(int64_t kc, const float *a, const sc_bdirect *b, float *c, int64_t ldc,
