@@ -84,10 +84,10 @@ static const supcon_conv_desc shapes[] = {
     {2, 8, 4, 4, 600, 3, 3, 1, 1, 1, 1},   /* narrow C: blocks of 144 rows */
     {3, 300, 4, 8, 20, 1, 1, 1, 1, 0, 0},  /* 1x1 on 32-pixel planes, depth 300 */
     {4, 7, 4, 4, 9, 3, 3, 1, 1, 1, 1},     /* 4x4 planes: panels across images */
-    {3, 40, 8, 8, 30, 3, 3, 1, 1, 1, 1},   /* 8-wide rows read in place: two rows per half */
-    {2, 300, 4, 4, 20, 3, 3, 1, 1, 1, 1},  /* 4-wide rows in place, depth 2700 in blocks */
-    {2, 5, 6, 8, 7, 3, 3, 1, 1, 1, 1},     /* 8-wide, 6 rows: halves end mid-plane */
-    {3, 6, 12, 4, 5, 3, 3, 1, 1, 1, 1},    /* 4-wide, 12 rows */
+    {3, 40, 8, 8, 32, 3, 3, 1, 1, 1, 1},   /* 8-wide rows read in place: two rows per half */
+    {2, 300, 4, 4, 24, 3, 3, 1, 1, 1, 1},  /* 4-wide rows in place, depth 2700 in blocks */
+    {2, 5, 6, 8, 8, 3, 3, 1, 1, 1, 1},     /* 8-wide, 6 rows: halves end mid-plane */
+    {3, 6, 12, 4, 16, 3, 3, 1, 1, 1, 1},   /* 4-wide, 12 rows */
     {2, 6, 3, 8, 5, 3, 3, 1, 1, 1, 1},     /* 8-wide, 24-pixel planes: packed, not in place */
     {2, 5, 9, 8, 6, 3, 3, 1, 1, 0, 0},     /* backward data as a convolution with padding 2 */
     {2, 3, 10, 9, 4, 5, 5, 1, 1, 1, 1},    /* ... with a 5x5 kernel, padding 3 */

@@ -13,7 +13,7 @@
  *                    kernel - 1 - pad, straight into dx; other strides: dcol = W^T dy
  *                    over chunks of images and slices of channels, then col2im adds it
  *                    into dx
- *   backward filter  3x3, stride 1, padding 1, rows of 16 or 32 pixels: conv_avx512.c;
+ *   backward filter  3x3, stride 1, padding 1, rows of 32, 16, 8 or 4 pixels: conv_avx512.c;
  *                    otherwise im2col per slice of channels into the workspace, then
  *                    dW^T (K, c_out) = col dy^T, added into dW at the end
  * Every element is computed by one worker in a fixed order (the GEMM's, col2im's per
@@ -464,10 +464,16 @@ typedef struct sc_dw3_job {
     int64_t cblocks;
 } sc_dw3_job;
 
-/* One item: SC_DW3_OB output channels times SC_DW3_CB input channels, over all images. */
+/* One item: SC_DW3_OB output channels times SC_DW3_CB input channels, over all images; with
+ * rows of 8 or 4, SC_DW3_OB output channels times every input channel. */
 static void sc_dw3_task(void *arg, int64_t begin, int64_t end, int worker) {
     const sc_dw3_job *j = arg;
     const supcon_conv_desc *d = j->d;
+    if (d->w < 16) {
+        for (int64_t t = begin; t < end; t++)
+            sc_dw3_short_avx512(j->dw, j->x, j->dy, d->n, d->c_in, d->c_out, d->h, d->w, t * SC_DW3_OB);
+        return;
+    }
     for (int64_t t = begin; t < end; t++) {
         const int64_t o0 = t / j->cblocks * SC_DW3_OB, c0 = t % j->cblocks * SC_DW3_CB;
         const int64_t nc = d->c_in - c0 < SC_DW3_CB ? d->c_in - c0 : SC_DW3_CB;
@@ -475,10 +481,13 @@ static void sc_dw3_task(void *arg, int64_t begin, int64_t end, int worker) {
     }
 }
 
-/* The 3x3 stride-1 same-size convolutions over rows of 16 or 32 pixels: conv_avx512.c. */
+/* The 3x3 stride-1 same-size convolutions over rows of 32 or 16 pixels, or of 8 or 4 in
+ * planes of 1 to 4 whole vectors of 16 (8x8 at most): conv_avx512.c. */
 static int sc_dw3_fits(const supcon_conv_desc *d) {
+    const int64_t hw = d->h * d->w;
+    const int short_rows = (d->w == 8 || d->w == 4) && hw % 16 == 0 && hw <= 64;
     return d->kh == 3 && d->kw == 3 && d->stride_h == 1 && d->stride_w == 1 && d->pad_h == 1 && d->pad_w == 1 &&
-           (d->w == 16 || d->w == 32) && d->c_out % SC_DW3_OB == 0 && sc_dw3_available();
+           (d->w == 16 || d->w == 32 || short_rows) && d->c_out % SC_DW3_OB == 0 && sc_dw3_available();
 }
 
 supcon_status sc_cpu_conv2d_backward_filter(void *state, const supcon_conv_desc *d, float *dweight,
@@ -489,7 +498,7 @@ supcon_status sc_cpu_conv2d_backward_filter(void *state, const supcon_conv_desc 
     if (s != SUPCON_OK) return s;
     if (d->n <= 0) return SUPCON_OK;
     if (sc_dw3_fits(d)) {
-        sc_dw3_job j = {d, dweight, x, dy, (d->c_in + SC_DW3_CB - 1) / SC_DW3_CB};
+        sc_dw3_job j = {d, dweight, x, dy, d->w < 16 ? 1 : (d->c_in + SC_DW3_CB - 1) / SC_DW3_CB};
         sc_pool_run(st->pool, d->c_out / SC_DW3_OB * j.cblocks, 1, sc_dw3_task, &j);
         return SUPCON_OK;
     }

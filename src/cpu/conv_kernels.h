@@ -1,5 +1,6 @@
-/* The convolution's own AVX-512 kernel (conv_avx512.c): the filter gradient of the 3x3,
- * stride-1, padding-1 convolution over rows of 16 or 32 pixels, read in place. */
+/* The convolution's own AVX-512 kernels (conv_avx512.c): the filter gradient of the 3x3,
+ * stride-1, padding-1 convolution over rows of 32 or 16 pixels, read in place, or of 8 or 4
+ * in planes of 1 to 4 whole 16-pixel vectors, copied chunk by chunk. */
 #ifndef SUPCON_CPU_CONV_KERNELS_H
 #define SUPCON_CPU_CONV_KERNELS_H
 
@@ -14,7 +15,14 @@
  * alignment works). Sums run in a fixed order: images, rows, then the 16 lanes. */
 void sc_dw3_block_avx512(float *dw, const float *x, const float *dy, int64_t n, int64_t c_in, int64_t c_out,
                          int64_t h, int64_t w, int64_t o0, int64_t c0, int64_t nc);
-/* 1 when this CPU runs it. */
+/* Rows of 8 or 4 in planes of 1 to 4 vectors of 16 (hw <= 64): dw += the entries for output
+ * channels [o0, o0 + SC_DW3_OB) and every input channel, over all n images. Sums in a fixed
+ * order: lanes over the images of chunks of SC_DW3_PACK / hw, each chunk's lanes added by
+ * one tree, the chunks into dw in order. */
+#define SC_DW3_PACK 1024
+void sc_dw3_short_avx512(float *dw, const float *x, const float *dy, int64_t n, int64_t c_in, int64_t c_out,
+                         int64_t h, int64_t w, int64_t o0);
+/* 1 when this CPU runs them. */
 int sc_dw3_available(void);
 
 #endif
