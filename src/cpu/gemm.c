@@ -111,7 +111,8 @@ static void sc_ukernel_portable(int64_t kc, const float *a, const float *b, floa
             c[i * ldc + j] = beta == 0.0f ? alpha * acc[i][j] : alpha * acc[i][j] + beta * c[i * ldc + j];
 }
 
-static const sc_ukernel_desc sc_ukernel_portable_desc = {SC_PMR, SC_PNR, sc_ukernel_portable, "portable", 0, 0, 0};
+static const sc_ukernel_desc sc_ukernel_portable_desc = {SC_PMR, SC_PNR, sc_ukernel_portable, "portable", 0, 0, 0,
+                                                            0, 0};
 
 /* ---- the parallel driver -------------------------------------------------------------- */
 
@@ -210,6 +211,16 @@ static void sc_block_task(void *arg, int64_t begin, int64_t end, int worker) {
                         dfn(g->kc, ap, &bd, cp, g->c.ldc, g->alpha, beta);
                     else
                         g->kd->fn(g->kc, ap, bp, cp, g->c.ldc, g->alpha, beta);
+                    continue;
+                }
+                /* the in-place 3x3 kernel's last panel of 4 or 8 rows (64, 128, 256, 512
+                 * channels): only those rows computed, straight into C */
+                const sc_ukernel_direct_fn part = !(cp && direct && bd.conv3 && cols == nr) ? NULL
+                                                  : rows == 4                              ? g->kd->direct3_r4
+                                                  : rows == 8                              ? g->kd->direct3_r8
+                                                                                           : NULL;
+                if (part) {
+                    part(g->kc, ap, &bd, cp, g->c.ldc, g->alpha, beta);
                     continue;
                 }
                 if (direct)

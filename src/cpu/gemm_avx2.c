@@ -34,7 +34,7 @@ static void sc_ukernel_6x16(int64_t kc, const float *a, const float *b, float *c
     }
 }
 
-const sc_ukernel_desc sc_ukernel_avx2 = {MR, 16, sc_ukernel_6x16, "avx2", 0, 0, 0};
+const sc_ukernel_desc sc_ukernel_avx2 = {MR, 16, sc_ukernel_6x16, "avx2", 0, 0, 0, 0, 0};
 #else
-const sc_ukernel_desc sc_ukernel_avx2 = {0, 0, 0, "none", 0, 0, 0};
+const sc_ukernel_desc sc_ukernel_avx2 = {0, 0, 0, "none", 0, 0, 0, 0, 0};
 #endif

@@ -70,11 +70,12 @@ static void sc_ukernel_12x32_direct(int64_t kc, const float *a, const sc_bdirect
 static const float sc_zero_row[32] __attribute__((aligned(64)));
 #define SC_AHEAD 2 /* channels ahead to prefetch */
 
+/* SC_FMAS: the rows of C a kernel computes (all 12, or the first 4 or 8 for the last row
+ * panel of 64, 128, 256 or 512 channels), defined before each kernel below. */
 #define SC_STEP3(B0, B1)                                                                                  \
     {                                                                                                      \
         const __m512 b0 = (B0), b1 = (B1);                                                                 \
-        SC_FMA(0) SC_FMA(1) SC_FMA(2) SC_FMA(3) SC_FMA(4) SC_FMA(5)                                        \
-        SC_FMA(6) SC_FMA(7) SC_FMA(8) SC_FMA(9) SC_FMA(10) SC_FMA(11)                                      \
+        SC_FMAS                                                                                            \
     }
 
 /* One channel's kernel row: the centre step first, then each shifted pair right before its
@@ -144,25 +145,56 @@ static const float sc_zero_row[32] __attribute__((aligned(64)));
             SC_ROWS3(LEFT, RIGHT)                                                                          \
     }
 
+#define SC_DIRECT3_BODY                                                                                    \
+    const int64_t w = bd->w, hw = bd->hw, nch = kc / 9;                                                    \
+    const uint16_t *vm0 = bd->vmask[0], *vm1 = bd->vmask[1];                                               \
+    if (bd->conv3 == 32)                                                                                   \
+        SC_DIRECT3_LOOP(1)                                                                                 \
+    else if (bd->conv3 == 16)                                                                              \
+        SC_DIRECT3_LOOP(0)                                                                                 \
+    else if (bd->conv3 == 8)                                                                               \
+        SC_DIRECT3M_LOOP(0xFEFE, 0x7F7F)                                                                   \
+    else                                                                                                   \
+        SC_DIRECT3M_LOOP(0xEEEE, 0x7777)
+
+#define SC_FMAS                                                                                            \
+    SC_FMA(0) SC_FMA(1) SC_FMA(2) SC_FMA(3) SC_FMA(4) SC_FMA(5) SC_FMA(6) SC_FMA(7) SC_FMA(8) SC_FMA(9)     \
+    SC_FMA(10) SC_FMA(11)
 __attribute__((target("avx512f")))
 static void sc_ukernel_12x32_direct3(int64_t kc, const float *a, const sc_bdirect *bd, float *c, int64_t ldc,
                                      float alpha, float beta) {
     SC_ACC(0) SC_ACC(1) SC_ACC(2) SC_ACC(3) SC_ACC(4) SC_ACC(5)
     SC_ACC(6) SC_ACC(7) SC_ACC(8) SC_ACC(9) SC_ACC(10) SC_ACC(11)
-    const int64_t w = bd->w, hw = bd->hw, nch = kc / 9;
-    const uint16_t *vm0 = bd->vmask[0], *vm1 = bd->vmask[1];
-    if (bd->conv3 == 32)
-        SC_DIRECT3_LOOP(1)
-    else if (bd->conv3 == 16)
-        SC_DIRECT3_LOOP(0)
-    else if (bd->conv3 == 8)
-        SC_DIRECT3M_LOOP(0xFEFE, 0x7F7F)
-    else
-        SC_DIRECT3M_LOOP(0xEEEE, 0x7777)
+    SC_DIRECT3_BODY
     const __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
     SC_STORE(0) SC_STORE(1) SC_STORE(2) SC_STORE(3) SC_STORE(4) SC_STORE(5)
     SC_STORE(6) SC_STORE(7) SC_STORE(8) SC_STORE(9) SC_STORE(10) SC_STORE(11)
 }
+#undef SC_FMAS
+
+/* The last row panel when only its first 8 or 4 rows are C's (A's panel is still 12 rows,
+ * zero-padded): a third or two thirds of the work, C written straight, no edge tile. */
+#define SC_FMAS SC_FMA(0) SC_FMA(1) SC_FMA(2) SC_FMA(3) SC_FMA(4) SC_FMA(5) SC_FMA(6) SC_FMA(7)
+__attribute__((target("avx512f")))
+static void sc_ukernel_8x32_direct3(int64_t kc, const float *a, const sc_bdirect *bd, float *c, int64_t ldc,
+                                    float alpha, float beta) {
+    SC_ACC(0) SC_ACC(1) SC_ACC(2) SC_ACC(3) SC_ACC(4) SC_ACC(5) SC_ACC(6) SC_ACC(7)
+    SC_DIRECT3_BODY
+    const __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
+    SC_STORE(0) SC_STORE(1) SC_STORE(2) SC_STORE(3) SC_STORE(4) SC_STORE(5) SC_STORE(6) SC_STORE(7)
+}
+#undef SC_FMAS
+
+#define SC_FMAS SC_FMA(0) SC_FMA(1) SC_FMA(2) SC_FMA(3)
+__attribute__((target("avx512f")))
+static void sc_ukernel_4x32_direct3(int64_t kc, const float *a, const sc_bdirect *bd, float *c, int64_t ldc,
+                                    float alpha, float beta) {
+    SC_ACC(0) SC_ACC(1) SC_ACC(2) SC_ACC(3)
+    SC_DIRECT3_BODY
+    const __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
+    SC_STORE(0) SC_STORE(1) SC_STORE(2) SC_STORE(3)
+}
+#undef SC_FMAS
 
 /* Row-major A into a 12-row panel, 16 columns at a time: the 12 rows (4 zero rows pad it to
  * 16) are transposed in registers and each column's 12 values stored with one masked
@@ -202,7 +234,8 @@ static void sc_pack_a_rows_12(float *dst, const float *a, int64_t lda, int64_t r
 }
 
 const sc_ukernel_desc sc_ukernel_avx512 = {MR, 32, sc_ukernel_12x32, "avx512", sc_pack_a_rows_12,
-                                           sc_ukernel_12x32_direct, sc_ukernel_12x32_direct3};
+                                           sc_ukernel_12x32_direct, sc_ukernel_12x32_direct3,
+                                           sc_ukernel_4x32_direct3, sc_ukernel_8x32_direct3};
 #else
-const sc_ukernel_desc sc_ukernel_avx512 = {0, 0, 0, "none", 0, 0, 0};
+const sc_ukernel_desc sc_ukernel_avx512 = {0, 0, 0, "none", 0, 0, 0, 0, 0};
 #endif

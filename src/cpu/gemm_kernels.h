@@ -49,6 +49,8 @@ typedef struct sc_ukernel_desc {
     sc_pack_a_fn pack_a_rows;
     sc_ukernel_direct_fn direct; /* NULL: B is always packed (nr must be 32 otherwise) */
     sc_ukernel_direct_fn direct3; /* the conv3 form of sc_bdirect */
+    sc_ukernel_direct_fn direct3_r4, direct3_r8; /* direct3 for a last panel of 4 or 8 rows of
+                                                    C (C's other rows untouched), or NULL */
 } sc_ukernel_desc;
 
 extern const sc_ukernel_desc sc_ukernel_avx512; /* 12 x 32 */
