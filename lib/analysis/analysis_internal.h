@@ -14,8 +14,10 @@
  * result must depend on the item alone, so the split never changes a result. */
 void sc_an_parallel(sc_pool *pool, int64_t n, int64_t grain, sc_pool_fn fn, void *arg);
 
-/* First non-finite element of a[n * d], or -1. */
-int64_t sc_an_find_nonfinite(const float *a, size_t n, size_t d);
+/* OK when a[n * d] is finite everywhere, else ERR_NON_FINITE with "<fn>: <name> holds NaN
+ * or infinity at row r, column c" for the first bad element. */
+supcon_status sc_an_check_finite(supcon_context *ctx, const char *fn, const char *name, const float *a, size_t n,
+                                 size_t d);
 
 /* ---- top-k by (score descending, index ascending) --------------------------------------- */
 /* A min-heap of capacity k holding the best k (score, index) pairs seen: the root is the

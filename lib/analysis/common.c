@@ -17,11 +17,14 @@ void sc_an_parallel(sc_pool *pool, int64_t n, int64_t grain, sc_pool_fn fn, void
     sc_pool_run(pool, n, grain, fn, arg);
 }
 
-int64_t sc_an_find_nonfinite(const float *a, size_t n, size_t d) {
-    size_t total = n * d;
+supcon_status sc_an_check_finite(supcon_context *ctx, const char *fn, const char *name, const float *a, size_t n,
+                                 size_t d) {
+    const size_t total = n * d;
     for (size_t i = 0; i < total; i++)
-        if (!isfinite(a[i])) return (int64_t)i;
-    return -1;
+        if (!isfinite(a[i]))
+            return sc_error(ctx, SUPCON_ERR_NON_FINITE, "%s: %s holds NaN or infinity at row %zu, column %zu", fn,
+                            name, i / d, i % d);
+    return SUPCON_OK;
 }
 
 /* ---- top-k -------------------------------------------------------------------------------- */

@@ -105,15 +105,8 @@ supcon_status supcon_knn_accuracy(supcon_context *ctx, const float *bank, const 
     if (st != SUPCON_OK) return st;
     st = sc_check_labels(ctx, query_labels, n_query, num_classes, "query_labels");
     if (st != SUPCON_OK) return st;
-    int64_t bad = sc_an_find_nonfinite(bank, n_bank, d);
-    if (bad >= 0)
-        return sc_error(ctx, SUPCON_ERR_NON_FINITE, SC_KNN_FN ": bank holds NaN or infinity at row %lld, column %lld",
-                        (long long)((size_t)bad / d), (long long)((size_t)bad % d));
-    bad = sc_an_find_nonfinite(query, n_query, d);
-    if (bad >= 0)
-        return sc_error(ctx, SUPCON_ERR_NON_FINITE,
-                        SC_KNN_FN ": query holds NaN or infinity at row %lld, column %lld",
-                        (long long)((size_t)bad / d), (long long)((size_t)bad % d));
+    if ((st = sc_an_check_finite(ctx, SC_KNN_FN, "bank", bank, n_bank, d)) != SUPCON_OK) return st;
+    if ((st = sc_an_check_finite(ctx, SC_KNN_FN, "query", query, n_query, d)) != SUPCON_OK) return st;
 
     const int same = query == bank;
     sc_pool *pool = sc_pool_create(0);
@@ -224,15 +217,9 @@ supcon_status supcon_trustworthiness(supcon_context *ctx, const float *x, size_t
     if (k < 1 || !((double)k < (double)n / 2.0))
         return sc_error(ctx, SUPCON_ERR_INVALID_ARGUMENT, SC_TW_FN ": k = %d must be >= 1 and < n / 2 = %g", k,
                         (double)n / 2.0);
-    int64_t bad = sc_an_find_nonfinite(x, n, d);
-    if (bad >= 0)
-        return sc_error(ctx, SUPCON_ERR_NON_FINITE, SC_TW_FN ": x holds NaN or infinity at row %lld, column %lld",
-                        (long long)((size_t)bad / d), (long long)((size_t)bad % d));
-    bad = sc_an_find_nonfinite(y, n, out_dims);
-    if (bad >= 0)
-        return sc_error(ctx, SUPCON_ERR_NON_FINITE, SC_TW_FN ": y holds NaN or infinity at row %lld, column %lld",
-                        (long long)((size_t)bad / out_dims), (long long)((size_t)bad % out_dims));
-    supcon_status st = SUPCON_OK;
+    supcon_status st = sc_an_check_finite(ctx, SC_TW_FN, "x", x, n, d);
+    if (st == SUPCON_OK) st = sc_an_check_finite(ctx, SC_TW_FN, "y", y, n, out_dims);
+    if (st != SUPCON_OK) return st;
     sc_pool *pool = sc_pool_create(0);
     const size_t w = pool ? (size_t)sc_pool_size(pool) : 1;
     sc_tw_job job = {x, y, n, d, out_dims, k, malloc(w * n * sizeof(double)), malloc(w * (size_t)k * sizeof(double)),

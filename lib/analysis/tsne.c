@@ -208,10 +208,8 @@ supcon_status supcon_tsne_embed(supcon_context *ctx, const supcon_tsne_config *c
         return sc_error(ctx, SUPCON_ERR_INVALID_ARGUMENT,
                         SC_FN ": cfg->perplexity %g is too large for n = %zu points: need perplexity < n - 1",
                         c.perplexity, n);
-    int64_t bad = sc_an_find_nonfinite(x, n, d);
-    if (bad >= 0)
-        return sc_error(ctx, SUPCON_ERR_NON_FINITE, SC_FN ": x holds NaN or infinity at row %lld, column %lld",
-                        (long long)((size_t)bad / d), (long long)((size_t)bad % d));
+    supcon_status fin = sc_an_check_finite(ctx, SC_FN, "x", x, n, d);
+    if (fin != SUPCON_OK) return fin;
     const int dims = c.out_dims;
     if (method == SUPCON_TSNE_EXACT && (sc_mul(n, n) == SIZE_MAX || sc_mul(n * n, 2 * sizeof(double)) == SIZE_MAX))
         return sc_error(ctx, SUPCON_ERR_OUT_OF_MEMORY, SC_FN ": the exact method needs 16 n^2 bytes; n = %zu is too "
