@@ -80,45 +80,38 @@ static supcon_status sc_bn_fwd(supcon_model *m, const sc_bn_layer *bn, float *y,
 
 static int64_t sc_out_hw(const sc_conv_layer *cv) { return supcon_conv_out_h(&cv->d) * supcon_conv_out_w(&cv->d); }
 
+/* The projection shortcut: its convolution and batch norm, into sc_bn_out. */
+static supcon_status sc_shortcut_fwd(supcon_model *m, sc_block *b, const float *x, int train) {
+    supcon_status s = sc_conv_fwd(m, &b->sconv, A(b->sc_conv_out), x);
+    if (s != SUPCON_OK) return s;
+    return sc_bn_fwd(m, &b->sbn, A(b->sc_bn_out), A(b->sc_conv_out), sc_out_hw(&b->sconv), train, 0, NULL);
+}
+
 /* With the fused batch norm the shortcut comes first, so the last batch norm adds it and
  * applies the block's ReLU in its one pass: out = relu(bn_last(conv_last(...)) + shortcut).
- * Without it, the separate layers in the reference's order (the lean inference layout of
- * plan.c shares buffers accordingly). */
+ * Without it, the separate layers in the reference's order: the last batch norm, then the
+ * shortcut, then add+relu (the lean inference layout of plan.c lets the shortcut's
+ * convolution reuse the last convolution's buffer, so that order is required). */
 static supcon_status sc_block_fwd(supcon_model *m, sc_block *b, const float *x, int train) {
     const supcon_backend_ops *o = m->ctx->ops;
     const int fused = train ? o->batchnorm_relu_forward_train != NULL : o->batchnorm_relu_forward_infer != NULL;
+    const float *shortcut = b->proj ? A(b->sc_bn_out) : x;
     supcon_status s;
-    const float *shortcut = x;
-    if (b->proj && fused) {
-        if ((s = sc_conv_fwd(m, &b->sconv, A(b->sc_conv_out), x)) != SUPCON_OK) return s;
-        if ((s = sc_bn_fwd(m, &b->sbn, A(b->sc_bn_out), A(b->sc_conv_out), sc_out_hw(&b->sconv), train, 0, NULL)) !=
-            SUPCON_OK)
-            return s;
-        shortcut = A(b->sc_bn_out);
-    }
+    if (b->proj && fused && (s = sc_shortcut_fwd(m, b, x, train)) != SUPCON_OK) return s;
     const float *in = x;
     for (int j = 0; j < b->nconv; j++) {
         const int last = j == b->nconv - 1;
         float *y = last ? A(b->out) : A(b->relu_out[j]);
-        const int64_t hw = sc_out_hw(&b->conv[j]);
         if ((s = sc_conv_fwd(m, &b->conv[j], A(b->conv_out[j]), in)) != SUPCON_OK) return s;
-        if (last && !fused) break;
-        if ((s = sc_bn_fwd(m, &b->bn[j], y, A(b->conv_out[j]), hw, train, 1, last ? shortcut : NULL)) != SUPCON_OK)
+        /* the last one's ReLU, with the shortcut, waits for the shortcut when not fused */
+        const int relu = !last || fused;
+        if ((s = sc_bn_fwd(m, &b->bn[j], y, A(b->conv_out[j]), sc_out_hw(&b->conv[j]), train, relu,
+                           last && fused ? shortcut : NULL)) != SUPCON_OK)
             return s;
         in = y;
     }
     if (fused) return SUPCON_OK;
-    const int jl = b->nconv - 1;
-    if ((s = sc_bn_fwd(m, &b->bn[jl], A(b->out), A(b->conv_out[jl]), sc_out_hw(&b->conv[jl]), train, 0, NULL)) !=
-        SUPCON_OK)
-        return s;
-    if (b->proj) {
-        if ((s = sc_conv_fwd(m, &b->sconv, A(b->sc_conv_out), x)) != SUPCON_OK) return s;
-        if ((s = sc_bn_fwd(m, &b->sbn, A(b->sc_bn_out), A(b->sc_conv_out), sc_out_hw(&b->sconv), train, 0, NULL)) !=
-            SUPCON_OK)
-            return s;
-        shortcut = A(b->sc_bn_out);
-    }
+    if (b->proj && (s = sc_shortcut_fwd(m, b, x, train)) != SUPCON_OK) return s;
     SC_CALL(m, "add+relu forward", o->add_relu_forward(m->ctx->state, A(b->out), A(b->out), shortcut, b->out_numel));
     return SUPCON_OK;
 }
