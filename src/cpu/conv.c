@@ -153,14 +153,7 @@ static int sc_direct_view(const void *ctx, int64_t j0, int64_t p0, int64_t kc, s
             unsigned bits = 0;
             for (int ki = 0; ki < 3; ki++) {
                 bits |= (oy - 1 + ki >= 0 && oy - 1 + ki < v->h ? 1u : 0u) << ki;
-                /* short rows: lane t is row oy + t / w; kernel row ki reads input row
-                 * oy + t / w - 1 + ki, which must lie in the image */
-                unsigned lanes = 0;
-                for (int t = 0; t < 16 && v->w < 16; t++) {
-                    const int64_t iy = oy + t / v->w - 1 + ki;
-                    lanes |= (iy >= 0 && iy < v->h ? 1u : 0u) << t;
-                }
-                out->vmask[h][ki] = (uint16_t)lanes;
+                out->vmask[h][ki] = v->w < 16 ? (uint16_t)sc_conv3_rows_in(pix, v->w, v->h, ki) : 0;
             }
             out->row[h] = bits;
         }

@@ -51,17 +51,6 @@ static void sc_dw3_tile(const float *xp, const float *dp, int64_t h, int64_t w, 
         for (int kj = 0; kj < 3; kj++) _mm512_storeu_ps(acc + (u * 3 + kj) * 16, a[u][kj]);
 }
 
-/* The lanes of the 16-pixel vector at pixel q whose input row, ki - 1 rows away, is in the
- * image (rows of w < 16, so a vector holds 16 / w of them). */
-static unsigned sc_dw3_rows_in(int64_t q, int64_t w, int64_t h, int ki) {
-    unsigned m = 0;
-    for (int t = 0; t < 16; t++) {
-        const int64_t iy = (q + t) / w + ki - 1;
-        m |= (iy >= 0 && iy < h ? 1u : 0u) << t;
-    }
-    return m;
-}
-
 /* out[i] = the sum of v[i]'s 16 lanes, for 16 vectors at once: halves, then quarters, then
  * pairs and single lanes added across the vectors by shuffles (a fixed tree, so the same
  * bits every time), about 2.5 instructions a sum instead of 16 dependent additions. */
@@ -139,7 +128,7 @@ void sc_dw3_short_avx512(float *dw, const float *x, const float *dy, int64_t n, 
     const int64_t hw = h * w, nv = hw / 16, nb = SC_DW3_PACK / hw;
     unsigned rows_in[3][SC_DW3_PACK / 16];
     for (int ki = 0; ki < 3; ki++)
-        for (int64_t v = 0; v < nv; v++) rows_in[ki][v] = sc_dw3_rows_in(16 * v, w, h, ki);
+        for (int64_t v = 0; v < nv; v++) rows_in[ki][v] = sc_conv3_rows_in(16 * v, w, h, ki);
     float dpk[OB * SC_DW3_PACK] __attribute__((aligned(64)));
     float xpk[3 * SC_DW3_PACK] __attribute__((aligned(64)));
     if (w == 8)

@@ -22,6 +22,19 @@ void sc_dw3_block_avx512(float *dw, const float *x, const float *dy, int64_t n, 
 #define SC_DW3_PACK 1024
 void sc_dw3_short_avx512(float *dw, const float *x, const float *dy, int64_t n, int64_t c_in, int64_t c_out,
                          int64_t h, int64_t w, int64_t o0);
+/* The lanes of the 16-pixel vector at pixel q of a plane of rows of w < 16 pixels (16 / w
+ * rows to a vector, q a multiple of w) whose input row ki - 1 rows away lies in the image's
+ * h rows: the load masks of both in-place 3x3 kernels over short rows (conv.c fills them
+ * for gemm_avx512.c's forward; conv_avx512.c's filter gradient makes its own). */
+static inline unsigned sc_conv3_rows_in(int64_t q, int64_t w, int64_t h, int ki) {
+    unsigned m = 0;
+    for (int t = 0; t < 16; t++) {
+        const int64_t iy = (q + t) / w + ki - 1;
+        m |= (iy >= 0 && iy < h ? 1u : 0u) << t;
+    }
+    return m;
+}
+
 /* 1 when this CPU runs them. */
 int sc_dw3_available(void);
 
