@@ -1,0 +1,135 @@
+/* The CPU backend's three convolution passes, shape by shape (the CIFAR ResNet-18 shapes by
+ * default), each timed alone: the fastest of R runs after a warm-up, as ms and GFLOP/s
+ * (2 n c_out c_in kh kw oh ow per pass). Where bench_model's profile says which layer is
+ * slow, this says how fast each form of the convolution runs on its own, with the least
+ * noise a shared machine allows (minimum, not median). Links the library's internals. */
+#define _POSIX_C_SOURCE 200809L
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bench_util.h"
+#include "ops.h"
+#include "registry.h"
+
+typedef struct shape {
+    int64_t c_in, hw, c_out, k, stride;
+} shape;
+
+static const shape resnet18_shapes[] = {
+    {3, 32, 64, 3, 1},    {64, 32, 64, 3, 1},    {64, 32, 128, 3, 2},  {64, 32, 128, 1, 2},
+    {128, 16, 128, 3, 1}, {128, 16, 256, 3, 2},  {128, 16, 256, 1, 2}, {256, 8, 256, 3, 1},
+    {256, 8, 512, 3, 2},  {256, 8, 512, 1, 2},   {512, 4, 512, 3, 1},
+};
+
+typedef enum { FWD, DATA, FILTER } pass;
+
+static double run_pass(void *st, pass p, const supcon_conv_desc *d, float *y, float *x, float *wt, float *dw,
+                       void *ws, size_t ws_bytes) {
+    const double t0 = now_s();
+    supcon_status s = SUPCON_OK;
+    if (p == FWD) s = sc_cpu_conv2d_forward(st, d, y, x, wt, ws, ws_bytes);
+    if (p == DATA) s = sc_cpu_conv2d_backward_data(st, d, x, y, wt, 0, ws, ws_bytes);
+    if (p == FILTER) s = sc_cpu_conv2d_backward_filter(st, d, dw, y, x, ws, ws_bytes);
+    const double t = now_s() - t0;
+    if (s != SUPCON_OK) {
+        fprintf(stderr, "bench_conv: %s\n", sc_cpu_backend()->last_message(st));
+        exit(1);
+    }
+    return t;
+}
+
+static void fill(float *p, int64_t n, uint64_t seed) {
+    for (int64_t i = 0; i < n; i++) p[i] = (float)((double)(splitmix64_at(seed, (uint64_t)i) >> 11) * 0x1p-53 - 0.5);
+}
+
+int main(int argc, char **argv) {
+    int threads = 2, repeat = 5;
+    int64_t n = 64;
+    const char *only = NULL;
+    int first = FWD, last = FILTER;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--threads") && i + 1 < argc) threads = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--repeat") && i + 1 < argc) repeat = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--n") && i + 1 < argc) n = atoll(argv[++i]);
+        else if (!strcmp(argv[i], "--only") && i + 1 < argc) only = argv[++i];
+        else if (!strcmp(argv[i], "--pass") && i + 1 < argc) {
+            const char *p = argv[++i];
+            first = last = !strcmp(p, "fwd") ? FWD : !strcmp(p, "data") ? DATA : !strcmp(p, "filter") ? FILTER : -1;
+            if (first < 0) {
+                fprintf(stderr, "bench_conv: --pass fwd|data|filter\n");
+                return 2;
+            }
+        }
+        else {
+            fprintf(stderr, "usage: bench_conv [--threads T] [--repeat R] [--n IMAGES] [--only SUBSTRING]\n"
+                            "                  [--pass fwd|data|filter]\n"
+                            "times conv2d forward, backward data and backward filter of the CPU backend\n"
+                            "for the CIFAR ResNet-18 shapes (SUBSTRING picks shapes by their name,\n"
+                            "e.g. \"k3 s2\"); prints the fastest of R runs after one warm-up.\n");
+            return 2;
+        }
+    }
+    supcon_backend_init cfg = {.device = 0, .num_threads = threads, .allow_tf32 = 0};
+    void *st = NULL;
+    char msg[SUPCON_BACKEND_MSG_LEN];
+    if (sc_cpu_backend()->init(&cfg, &st, msg, sizeof msg) != SUPCON_OK) {
+        fprintf(stderr, "bench_conv: %s\n", msg);
+        return 1;
+    }
+    printf("%-30s %9s %7s %9s %7s %9s %7s\n", "shape (n = images)", "fwd ms", "GF/s", "data ms", "GF/s", "filt ms",
+           "GF/s");
+    double total[3] = {0, 0, 0};
+    for (size_t i = 0; i < sizeof resnet18_shapes / sizeof *resnet18_shapes; i++) {
+        const shape *sh = &resnet18_shapes[i];
+        const supcon_conv_desc d = {.n = n, .c_in = sh->c_in, .h = sh->hw, .w = sh->hw, .c_out = sh->c_out,
+                                    .kh = sh->k, .kw = sh->k, .stride_h = sh->stride, .stride_w = sh->stride,
+                                    .pad_h = sh->k / 2, .pad_w = sh->k / 2};
+        char name[64];
+        snprintf(name, sizeof name, "%ldx%ldx%ld -> %ld k%ld s%ld n%ld", (long)d.c_in, (long)d.h, (long)d.w,
+                 (long)d.c_out, (long)d.kh, (long)d.stride_h, (long)n);
+        if (only && !strstr(name, only)) continue;
+        const int64_t oh = supcon_conv_out_h(&d), ow = supcon_conv_out_w(&d);
+        const int64_t nx = n * d.c_in * d.h * d.w, ny = n * d.c_out * oh * ow, nw = d.c_out * d.c_in * d.kh * d.kw;
+        const size_t ws_bytes = sc_cpu_conv2d_workspace_bytes(st, &d);
+        float *x = aligned_alloc(64, ((size_t)nx * 4 + 63) & ~(size_t)63);
+        float *y = aligned_alloc(64, ((size_t)ny * 4 + 63) & ~(size_t)63);
+        float *wt = aligned_alloc(64, ((size_t)nw * 4 + 63) & ~(size_t)63);
+        float *dw = aligned_alloc(64, ((size_t)nw * 4 + 63) & ~(size_t)63);
+        void *ws = aligned_alloc(64, (ws_bytes + 63) & ~(size_t)63);
+        if (!x || !y || !wt || !dw || !ws) {
+            fprintf(stderr, "bench_conv: out of memory\n");
+            return 1;
+        }
+        fill(x, nx, 1);
+        fill(y, ny, 2);
+        fill(wt, nw, 3);
+        memset(dw, 0, (size_t)nw * 4);
+        const double flop = 2.0 * (double)n * (double)(d.c_out * d.c_in * d.kh * d.kw) * (double)(oh * ow);
+        printf("%-30s", name);
+        for (int p = FWD; p <= FILTER; p++) {
+            if (p < first || p > last) {
+                printf(" %9s %7s", "-", "-");
+                continue;
+            }
+            double best = 1e30;
+            for (int r = 0; r <= repeat; r++) {
+                const double t = run_pass(st, (pass)p, &d, y, x, wt, dw, ws, ws_bytes);
+                if (r > 0 && t < best) best = t;
+            }
+            total[p] += best;
+            printf(" %9.2f %7.1f", 1e3 * best, flop / best * 1e-9);
+        }
+        printf("\n");
+        fflush(stdout);
+        free(x);
+        free(y);
+        free(wt);
+        free(dw);
+        free(ws);
+    }
+    printf("%-30s %9.2f %7s %9.2f %7s %9.2f\n", "sum of the shapes above", 1e3 * total[0], "", 1e3 * total[1], "",
+           1e3 * total[2]);
+    sc_cpu_backend()->shutdown(st);
+    return 0;
+}
