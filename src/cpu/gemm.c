@@ -96,8 +96,8 @@ static void sc_pack_b_panel(float *dst, const float *b, int64_t ldb, int trans, 
 #define SC_PMR 8
 #define SC_PNR 16
 
-static void sc_ukernel_portable(int64_t kc, const float *a, const float *b, float *c, int64_t ldc, float alpha,
-                                float beta) {
+static void sc_ukernel_portable(int64_t kc, const float *a, const float *b, float *c, float *c_hi, int64_t ldc,
+                                float alpha, float beta) {
     float acc[SC_PMR][SC_PNR];
     memset(acc, 0, sizeof acc);
     for (int64_t p = 0; p < kc; p++)
@@ -107,8 +107,10 @@ static void sc_ukernel_portable(int64_t kc, const float *a, const float *b, floa
             for (int j = 0; j < SC_PNR; j++) acc[i][j] += ai * b[p * SC_PNR + j];
         }
     for (int i = 0; i < SC_PMR; i++)
-        for (int j = 0; j < SC_PNR; j++)
-            c[i * ldc + j] = beta == 0.0f ? alpha * acc[i][j] : alpha * acc[i][j] + beta * c[i * ldc + j];
+        for (int j = 0; j < SC_PNR; j++) {
+            float *cij = j < SC_PNR / 2 ? c + i * ldc + j : c_hi + i * ldc + j - SC_PNR / 2;
+            *cij = beta == 0.0f ? alpha * acc[i][j] : alpha * acc[i][j] + beta * *cij;
+        }
 }
 
 static const sc_ukernel_desc sc_ukernel_portable_desc = {SC_PMR, SC_PNR, sc_ukernel_portable, "portable", 0, 0, 0,
@@ -168,6 +170,15 @@ static float *sc_c_run(const sc_gemm_out *o, int64_t i, int64_t j0, int64_t cols
     return r + cols <= o->seg ? o->c + i * o->ldc + s * o->seg_stride + r : NULL;
 }
 
+/* A whole tile's two halves of nr / 2 columns, each one run in memory (the kernels' c and
+ * c_hi): 1, or 0 when the tile is partial or a half is split. */
+static int sc_c_halves(const sc_gemm_out *o, int64_t i, int64_t j0, int64_t cols, int nr, float **lo, float **hi) {
+    if (cols != nr) return 0;
+    *lo = sc_c_run(o, i, j0, nr / 2);
+    *hi = sc_c_run(o, i, j0 + nr / 2, nr / 2);
+    return *lo && *hi;
+}
+
 /* A task is one MC block of rows times one chunk of column panels. */
 static void sc_block_task(void *arg, int64_t begin, int64_t end, int worker) {
     sc_gemm_job *g = arg;
@@ -205,28 +216,29 @@ static void sc_block_task(void *arg, int64_t begin, int64_t end, int worker) {
             for (int64_t ip = 0; ip < mc; ip += mr) {
                 const int64_t rows = mc - ip < mr ? mc - ip : mr;
                 const float *ap = apack + ip * g->kc;
-                float *cp = sc_c_run(&g->c, i0 + ip, j0, cols);
-                if (cp && rows == mr && cols == nr) {
+                float *cp = NULL, *cp_hi = NULL;
+                const int whole = sc_c_halves(&g->c, i0 + ip, j0, cols, nr, &cp, &cp_hi);
+                if (whole && rows == mr) {
                     if (direct)
-                        dfn(g->kc, ap, &bd, cp, g->c.ldc, g->alpha, beta);
+                        dfn(g->kc, ap, &bd, cp, cp_hi, g->c.ldc, g->alpha, beta);
                     else
-                        g->kd->fn(g->kc, ap, bp, cp, g->c.ldc, g->alpha, beta);
+                        g->kd->fn(g->kc, ap, bp, cp, cp_hi, g->c.ldc, g->alpha, beta);
                     continue;
                 }
                 /* the in-place 3x3 kernel's last panel of 4 or 8 rows (64, 128, 256, 512
                  * channels): only those rows computed, straight into C */
-                const sc_ukernel_direct_fn part = !(cp && direct && bd.conv3 && cols == nr) ? NULL
-                                                  : rows == 4                              ? g->kd->direct3_r4
-                                                  : rows == 8                              ? g->kd->direct3_r8
-                                                                                           : NULL;
+                const sc_ukernel_direct_fn part = !(whole && direct && bd.conv3) ? NULL
+                                                  : rows == 4                  ? g->kd->direct3_r4
+                                                  : rows == 8                  ? g->kd->direct3_r8
+                                                                               : NULL;
                 if (part) {
-                    part(g->kc, ap, &bd, cp, g->c.ldc, g->alpha, beta);
+                    part(g->kc, ap, &bd, cp, cp_hi, g->c.ldc, g->alpha, beta);
                     continue;
                 }
                 if (direct)
-                    dfn(g->kc, ap, &bd, tile, nr, 1.0f, 0.0f);
+                    dfn(g->kc, ap, &bd, tile, tile + nr / 2, nr, 1.0f, 0.0f);
                 else
-                    g->kd->fn(g->kc, ap, bp, tile, nr, 1.0f, 0.0f);
+                    g->kd->fn(g->kc, ap, bp, tile, tile + nr / 2, nr, 1.0f, 0.0f);
                 for (int64_t j = 0; j < cols;) { /* runs of columns that are contiguous in C */
                     int64_t run = cols - j;
                     float *dst = sc_c_run(&g->c, i0 + ip, j0 + j, 1);

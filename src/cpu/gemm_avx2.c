@@ -7,8 +7,8 @@
 #define MR 6
 
 __attribute__((target("avx2,fma")))
-static void sc_ukernel_6x16(int64_t kc, const float *a, const float *b, float *c, int64_t ldc, float alpha,
-                            float beta) {
+static void sc_ukernel_6x16(int64_t kc, const float *a, const float *b, float *c, float *c_hi, int64_t ldc,
+                            float alpha, float beta) {
     __m256 acc0[MR], acc1[MR];
     for (int i = 0; i < MR; i++) acc0[i] = acc1[i] = _mm256_setzero_ps();
     for (int64_t p = 0; p < kc; p++) {
@@ -23,14 +23,14 @@ static void sc_ukernel_6x16(int64_t kc, const float *a, const float *b, float *c
     }
     const __m256 va = _mm256_set1_ps(alpha), vb = _mm256_set1_ps(beta);
     for (int i = 0; i < MR; i++) {
-        float *ci = c + i * ldc;
+        float *ci = c + i * ldc, *hi = c_hi + i * ldc;
         __m256 r0 = _mm256_mul_ps(va, acc0[i]), r1 = _mm256_mul_ps(va, acc1[i]);
         if (beta != 0.0f) {
             r0 = _mm256_fmadd_ps(vb, _mm256_loadu_ps(ci), r0);
-            r1 = _mm256_fmadd_ps(vb, _mm256_loadu_ps(ci + 8), r1);
+            r1 = _mm256_fmadd_ps(vb, _mm256_loadu_ps(hi), r1);
         }
         _mm256_storeu_ps(ci, r0);
-        _mm256_storeu_ps(ci + 8, r1);
+        _mm256_storeu_ps(hi, r1);
     }
 }
 

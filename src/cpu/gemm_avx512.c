@@ -17,19 +17,19 @@
     }
 #define SC_STORE(i)                                                                 \
     {                                                                               \
-        float *ci = c + (i) * ldc;                                                  \
+        float *ci = c + (i) * ldc, *hi = c_hi + (i) * ldc;                          \
         __m512 r0 = _mm512_mul_ps(va, c##i##a), r1 = _mm512_mul_ps(va, c##i##b);    \
         if (beta != 0.0f) {                                                         \
             r0 = _mm512_fmadd_ps(vb, _mm512_loadu_ps(ci), r0);                      \
-            r1 = _mm512_fmadd_ps(vb, _mm512_loadu_ps(ci + 16), r1);                 \
+            r1 = _mm512_fmadd_ps(vb, _mm512_loadu_ps(hi), r1);                      \
         }                                                                           \
         _mm512_storeu_ps(ci, r0);                                                   \
-        _mm512_storeu_ps(ci + 16, r1);                                              \
+        _mm512_storeu_ps(hi, r1);                                                   \
     }
 
 __attribute__((target("avx512f")))
-static void sc_ukernel_12x32(int64_t kc, const float *a, const float *b, float *c, int64_t ldc, float alpha,
-                             float beta) {
+static void sc_ukernel_12x32(int64_t kc, const float *a, const float *b, float *c, float *c_hi, int64_t ldc,
+                             float alpha, float beta) {
     SC_ACC(0) SC_ACC(1) SC_ACC(2) SC_ACC(3) SC_ACC(4) SC_ACC(5)
     SC_ACC(6) SC_ACC(7) SC_ACC(8) SC_ACC(9) SC_ACC(10) SC_ACC(11)
     for (int64_t p = 0; p < kc; p++) {
@@ -46,8 +46,8 @@ static void sc_ukernel_12x32(int64_t kc, const float *a, const float *b, float *
 /* The same with B read in place (sc_bdirect): two masked loads per step instead of two
  * loads from a packed panel, so the convolutions need not copy their images. */
 __attribute__((target("avx512f")))
-static void sc_ukernel_12x32_direct(int64_t kc, const float *a, const sc_bdirect *bd, float *c, int64_t ldc,
-                                    float alpha, float beta) {
+static void sc_ukernel_12x32_direct(int64_t kc, const float *a, const sc_bdirect *bd, float *c, float *c_hi,
+                                    int64_t ldc, float alpha, float beta) {
     SC_ACC(0) SC_ACC(1) SC_ACC(2) SC_ACC(3) SC_ACC(4) SC_ACC(5)
     SC_ACC(6) SC_ACC(7) SC_ACC(8) SC_ACC(9) SC_ACC(10) SC_ACC(11)
     const float *base0 = bd->base[0], *base1 = bd->base[1];
@@ -161,8 +161,8 @@ static const float sc_zero_row[32] __attribute__((aligned(64)));
     SC_FMA(0) SC_FMA(1) SC_FMA(2) SC_FMA(3) SC_FMA(4) SC_FMA(5) SC_FMA(6) SC_FMA(7) SC_FMA(8) SC_FMA(9)     \
     SC_FMA(10) SC_FMA(11)
 __attribute__((target("avx512f")))
-static void sc_ukernel_12x32_direct3(int64_t kc, const float *a, const sc_bdirect *bd, float *c, int64_t ldc,
-                                     float alpha, float beta) {
+static void sc_ukernel_12x32_direct3(int64_t kc, const float *a, const sc_bdirect *bd, float *c, float *c_hi,
+                                     int64_t ldc, float alpha, float beta) {
     SC_ACC(0) SC_ACC(1) SC_ACC(2) SC_ACC(3) SC_ACC(4) SC_ACC(5)
     SC_ACC(6) SC_ACC(7) SC_ACC(8) SC_ACC(9) SC_ACC(10) SC_ACC(11)
     SC_DIRECT3_BODY
@@ -176,8 +176,8 @@ static void sc_ukernel_12x32_direct3(int64_t kc, const float *a, const sc_bdirec
  * zero-padded): a third or two thirds of the work, C written straight, no edge tile. */
 #define SC_FMAS SC_FMA(0) SC_FMA(1) SC_FMA(2) SC_FMA(3) SC_FMA(4) SC_FMA(5) SC_FMA(6) SC_FMA(7)
 __attribute__((target("avx512f")))
-static void sc_ukernel_8x32_direct3(int64_t kc, const float *a, const sc_bdirect *bd, float *c, int64_t ldc,
-                                    float alpha, float beta) {
+static void sc_ukernel_8x32_direct3(int64_t kc, const float *a, const sc_bdirect *bd, float *c, float *c_hi,
+                                    int64_t ldc, float alpha, float beta) {
     SC_ACC(0) SC_ACC(1) SC_ACC(2) SC_ACC(3) SC_ACC(4) SC_ACC(5) SC_ACC(6) SC_ACC(7)
     SC_DIRECT3_BODY
     const __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
@@ -187,8 +187,8 @@ static void sc_ukernel_8x32_direct3(int64_t kc, const float *a, const sc_bdirect
 
 #define SC_FMAS SC_FMA(0) SC_FMA(1) SC_FMA(2) SC_FMA(3)
 __attribute__((target("avx512f")))
-static void sc_ukernel_4x32_direct3(int64_t kc, const float *a, const sc_bdirect *bd, float *c, int64_t ldc,
-                                    float alpha, float beta) {
+static void sc_ukernel_4x32_direct3(int64_t kc, const float *a, const sc_bdirect *bd, float *c, float *c_hi,
+                                    int64_t ldc, float alpha, float beta) {
     SC_ACC(0) SC_ACC(1) SC_ACC(2) SC_ACC(3)
     SC_DIRECT3_BODY
     const __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);

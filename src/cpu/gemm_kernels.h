@@ -1,6 +1,8 @@
 /* Micro-kernels: C (mr x nr tile, row stride ldc) = alpha * A_panel B_panel + beta * C, with
  * A packed k-major in mr-row panels and B packed k-major in nr-column panels. beta == 0
- * never reads C. Each kernel is compiled for its instruction set only (target attributes),
+ * never reads C. Each row's first nr / 2 columns are at c + i ldc, its last nr / 2 at
+ * c_hi + i ldc (c_hi = c + nr / 2 for a tile in one run; apart when the tile's halves fall
+ * in two images' planes, so such tiles need no copy through a scratch tile). Each kernel is compiled for its instruction set only (target attributes),
  * and chosen at run time. */
 #ifndef SUPCON_CPU_GEMM_KERNELS_H
 #define SUPCON_CPU_GEMM_KERNELS_H
@@ -10,8 +12,8 @@
 #define SC_MR_MAX 12
 #define SC_NR_MAX 32
 
-typedef void (*sc_ukernel_fn)(int64_t kc, const float *a, const float *b, float *c, int64_t ldc, float alpha,
-                              float beta);
+typedef void (*sc_ukernel_fn)(int64_t kc, const float *a, const float *b, float *c, float *c_hi, int64_t ldc,
+                              float alpha, float beta);
 
 /* Packs one panel of A stored m x k (row-major, lda): dst[p * mr + i] = a[i * lda + p] for
  * i < rows, 0 for rows <= i < mr, p < kc. NULL: the driver's scalar loop. */
@@ -39,8 +41,8 @@ typedef struct sc_bdirect {
     uint16_t vmask[2][3];
 } sc_bdirect;
 
-typedef void (*sc_ukernel_direct_fn)(int64_t kc, const float *a, const sc_bdirect *b, float *c, int64_t ldc,
-                                     float alpha, float beta);
+typedef void (*sc_ukernel_direct_fn)(int64_t kc, const float *a, const sc_bdirect *b, float *c, float *c_hi,
+                                     int64_t ldc, float alpha, float beta);
 
 typedef struct sc_ukernel_desc {
     int mr, nr;
