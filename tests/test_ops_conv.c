@@ -95,6 +95,12 @@ static const supcon_conv_desc shapes[] = {
     {2, 64, 16, 16, 24, 3, 3, 2, 2, 1, 1}, /* stride 2 with many channels */
     {3, 10, 7, 32, 16, 3, 3, 1, 1, 1, 1},  /* filter gradient in place: 32-wide rows, 8 + 2 channels */
     {2, 5, 16, 16, 8, 3, 3, 1, 1, 1, 1},   /* ... 16-wide rows */
+    {6, 10, 6, 32, 16, 3, 3, 2, 2, 1, 1},  /* filter gradient, stride 2, 32-wide rows: chunks of 4 + 2 images */
+    {3, 9, 12, 16, 8, 3, 3, 2, 2, 1, 1},   /* ... 16-wide rows, two output rows a vector */
+    {2, 4, 6, 16, 8, 3, 3, 2, 2, 1, 1},    /* ... 16-wide, 6 rows: the GEMM route */
+    {2, 3, 13, 12, 4, 9, 9, 2, 3, 4, 2},   /* 9x9 kernel: backward data's weights without the tap table */
+    {3, 6, 8, 8, 16, 3, 3, 2, 2, 1, 1},    /* stride 2 over 8x8: phases of 4-pixel rows read in place */
+    {2, 200, 8, 8, 8, 1, 1, 2, 2, 0, 0},   /* 1x1 stride 2, 200 channels: phases packed from 4-pixel rows */
 };
 #define N_SHAPES (sizeof shapes / sizeof shapes[0])
 

@@ -8,15 +8,17 @@
  *   forward          y (c_out, P) = W (c_out, K) col (K, P): col exists one packed panel
  *                    at a time, or not at all (read in place, sc_direct_view); C columns
  *                    in runs of oh ow land in each image's planes (sc_gemm_out segments)
- *   backward data    stride 1 (padding at most kernel - 1): the forward convolution of dy
- *                    with W flipped and transposed (the packer of A does both), padding
- *                    kernel - 1 - pad, straight into dx; other strides: dcol = W^T dy
- *                    over chunks of images and slices of channels, then col2im adds it
- *                    into dx
- *   backward filter  3x3, stride 1, padding 1, rows of 32, 16, 8 or 4 pixels: conv_avx512.c;
+ *   backward data    by phases: dx's pixels (iy, ix) of one (iy mod sh, ix mod sw) at a
+ *                    time, each a stride-1 convolution of dy with the kernel taps that
+ *                    reach them (no multiply by an inserted zero, no col2im); stride 1 is
+ *                    one phase, the forward convolution of dy with W turned and transposed,
+ *                    straight into dx; with stride, a chunk of images goes into phase
+ *                    planes that one pass interleaves into dx
+ *   backward filter  3x3, padding 1, stride 1 over rows of 32, 16, 8 or 4 pixels, or stride
+ *                    2 over rows of 32 or 16: conv_avx512.c;
  *                    otherwise im2col per slice of channels into the workspace, then
  *                    dW^T (K, c_out) = col dy^T, added into dW at the end
- * Every element is computed by one worker in a fixed order (the GEMM's, col2im's per
+ * Every element is computed by one worker in a fixed order (the GEMM's, the interleaving's per
  * plane, the filter kernel's per block), so results are identical for any number of
  * threads. */
 #include <string.h>
@@ -26,11 +28,12 @@
 #include "gemm_kernels.h"
 #include "ops.h"
 
-/* The strided backward data: a chunk aims at this many output pixels (GEMM columns) ... */
+/* The filter gradient's column matrix aims at this many pixels (GEMM depth) per chunk ... */
 #define SC_CONV_COLS 1024
-/* ... with slices of input channels of about this many column-matrix rows (the GEMM's depth
- * block when the slice is its depth). */
-#define SC_CONV_SLICE_ROWS 256
+/* ... and the strided backward data's phases at this many (GEMM columns). */
+#define SC_CONV_PHASE_COLS 2048
+/* ... within this many floats of phase planes (4 MB: fewer chunks, fewer packings of A). */
+#define SC_CONV_PHASE_CAP ((int64_t)1 << 20)
 /* The filter gradient's column matrix is the GEMM's row operand, packed once per row block:
  * larger slices keep the GEMM from splitting columns (and packing a slice twice), while a
  * slice stays under SC_CONV_COL_CAP floats (4 MB). */
@@ -96,6 +99,9 @@ static inline void sc_next(const sc_view *v, sc_rowpos *q) {
     q->ci++;
 }
 
+/* B panels that sc_direct_view_rows can describe are packed from that description (below). */
+static int sc_direct_view_rows(const sc_view *v, int64_t j0, int64_t p0, int64_t kc, sc_bdirect *out);
+
 #define SC_SFX(name) name##_generic
 #define SC_TARGET
 #include "conv_pack.h"
@@ -140,6 +146,48 @@ static int sc_view_conv3(const sc_view *v) {
            (v->w == 16 || v->w == 32 || ((v->w == 8 || v->w == 4) && v->hw % 16 == 0));
 }
 
+/* The general form: off and mask per depth row, for any stride-1 view whose 16-column halves
+ * each lie in one output row, or in one image when rows are shorter than 16 pixels and
+ * divide it (same-size views: then a half is 16 / w whole rows, and a lane's row and column
+ * come from its position). */
+static int sc_direct_view_rows(const sc_view *v, int64_t j0, int64_t p0, int64_t kc, sc_bdirect *out) {
+    if (v->sh != 1 || v->sw != 1 || v->kh > SC_DIRECT_K || v->kw > SC_DIRECT_K) return 0;
+    uint16_t cols[2][SC_DIRECT_K], rows[2][SC_DIRECT_K]; /* lane masks per kj and per ki */
+    out->conv3 = 0;
+    for (int h = 0; h < 2; h++) {
+        const int64_t j = j0 + 16 * h, img = j / v->ohw, pix = j % v->ohw;
+        const int64_t oy = v->direct ? 0 : pix / v->ow, ox = v->direct ? pix : pix % v->ow;
+        const int short_rows = !v->direct && v->ow < 16 && 16 % v->ow == 0 && v->ow == v->w && ox == 0;
+        if (v->direct || short_rows ? pix + 16 > v->ohw : ox + 16 > v->ow) return 0;
+        out->base[h] = v->x + img * v->c * v->hw + (v->direct ? pix : oy * v->w + ox);
+        for (int64_t ki = 0; ki < v->kh; ki++) { /* lanes t whose input row oy + t / ow - ph + ki exists */
+            unsigned m = 0;
+            for (int t = 0; t < 16; t++) {
+                const int64_t iy = oy + (short_rows ? t / v->ow : 0) - v->ph + ki;
+                m |= (v->direct || (iy >= 0 && iy < v->h) ? 1u : 0u) << t;
+            }
+            rows[h][ki] = (uint16_t)m;
+        }
+        for (int64_t kj = 0; kj < v->kw; kj++) { /* lanes t with 0 <= (ox + t) mod ow - pw + kj < w */
+            unsigned m = 0;
+            for (int t = 0; t < 16; t++) {
+                const int64_t ix = (short_rows ? t % v->ow : ox + t) - v->pw + kj;
+                m |= (v->direct || (ix >= 0 && ix < v->w) ? 1u : 0u) << t;
+            }
+            cols[h][kj] = (uint16_t)m;
+        }
+    }
+    sc_rowpos q = sc_rowpos_of(v, p0);
+    int64_t *off = (int64_t *)out->off;
+    uint16_t *m0 = (uint16_t *)out->mask[0], *m1 = (uint16_t *)out->mask[1];
+    for (int64_t p = 0; p < kc; p++, sc_next(v, &q)) {
+        off[p] = q.ci * v->hw + (q.ki - v->ph) * v->w + (q.kj - v->pw);
+        m0[p] = rows[0][q.ki] & cols[0][q.kj];
+        m1[p] = rows[1][q.ki] & cols[1][q.kj];
+    }
+    return 1;
+}
+
 static int sc_direct_view(const void *ctx, int64_t j0, int64_t p0, int64_t kc, sc_bdirect *out) {
     const sc_view *v = ctx;
     if (sc_view_conv3(v) && p0 % 9 == 0 && kc % 9 == 0) {
@@ -159,72 +207,24 @@ static int sc_direct_view(const void *ctx, int64_t j0, int64_t p0, int64_t kc, s
         }
         return 1;
     }
-    if (v->sh != 1 || v->sw != 1 || v->kh > SC_DIRECT_K || v->kw > SC_DIRECT_K) return 0;
-    uint16_t cols[2][SC_DIRECT_K], rows[2][SC_DIRECT_K]; /* lane mask per kj, all/none per ki */
-    for (int h = 0; h < 2; h++) {
-        const int64_t j = j0 + 16 * h, img = j / v->ohw, pix = j % v->ohw;
-        const int64_t oy = v->direct ? 0 : pix / v->ow, ox = v->direct ? pix : pix % v->ow;
-        if (v->direct ? pix + 16 > v->ohw : ox + 16 > v->ow) return 0;
-        out->base[h] = v->x + img * v->c * v->hw + (v->direct ? pix : oy * v->w + ox);
-        for (int64_t ki = 0; ki < v->kh; ki++) {
-            const int64_t iy = oy - v->ph + ki;
-            rows[h][ki] = iy >= 0 && iy < v->h ? 0xFFFF : 0;
-        }
-        for (int64_t kj = 0; kj < v->kw; kj++) { /* lanes t with 0 <= ox + t - pw + kj < w */
-            int64_t lo = v->pw - kj - ox, hi = v->w + v->pw - kj - ox;
-            lo = lo < 0 ? 0 : lo > 16 ? 16 : lo;
-            hi = hi < 0 ? 0 : hi > 16 ? 16 : hi;
-            cols[h][kj] = v->direct ? 0xFFFF : hi > lo ? (uint16_t)(((1u << hi) - 1u) & ~((1u << lo) - 1u)) : 0;
-        }
-    }
-    sc_rowpos q = sc_rowpos_of(v, p0);
-    int64_t *off = (int64_t *)out->off;
-    uint16_t *m0 = (uint16_t *)out->mask[0], *m1 = (uint16_t *)out->mask[1];
-    for (int64_t p = 0; p < kc; p++, sc_next(v, &q)) {
-        off[p] = q.ci * v->hw + (q.ki - v->ph) * v->w + (q.kj - v->pw);
-        m0[p] = rows[0][q.ki] & cols[0][q.kj];
-        m1[p] = rows[1][q.ki] & cols[1][q.kj];
-    }
-    return 1;
-}
-
-/* A = W flipped and transposed, for the backward data as a convolution of dy: row ci,
- * depth q = co kk + r holds W[co, ci, kk - 1 - r] (the kernel turned by 180 degrees). */
-typedef struct sc_flip {
-    const float *w; /* (c_out, c_in kk) */
-    int64_t c_in, kk;
-} sc_flip;
-
-static void sc_pack_a_flip(const void *ctx, float *dst, int64_t i0, int64_t nrows, int64_t p0, int64_t kc, int mr,
-                           void (*rows)(float *, const float *, int64_t, int64_t, int64_t)) {
-    const sc_flip *f = ctx;
-    const int64_t k = f->c_in * f->kk;
-    for (int64_t p = 0; p < kc; p++) {
-        const int64_t q = p0 + p, co = q / f->kk, r = q % f->kk;
-        const float *src = f->w + co * k + i0 * f->kk + (f->kk - 1 - r);
-        float *d = dst + p * mr;
-        int64_t i = 0;
-        for (; i < nrows; i++) d[i] = src[i * f->kk];
-        for (; i < mr; i++) d[i] = 0.0f;
-    }
+    return sc_direct_view_rows(v, j0, p0, kc, out);
 }
 
 /* ---- workspace ----------------------------------------------------------------------- */
 
 static size_t sc_round16(size_t f) { return (f + 15) & ~(size_t)15; }
 
-/* Backward data with stride: images per chunk and channels per slice. */
-static void sc_strided_chunks(const supcon_conv_desc *d, int64_t ohw, int64_t *nb, int64_t *cs) {
-    const int64_t kk = d->kh * d->kw;
-    int64_t c = SC_CONV_SLICE_ROWS / kk;
-    *cs = c < 1 ? 1 : c > d->c_in ? d->c_in : c;
-    int64_t b = (SC_CONV_COLS + ohw - 1) / ohw;
-    *nb = b > d->n ? (d->n > 0 ? d->n : 1) : b;
+/* Backward data by phases: images per chunk, so that a phase's GEMM has about
+ * SC_CONV_PHASE_COLS columns and the chunk's phase planes (its dx) stay within
+ * SC_CONV_PHASE_CAP floats. */
+static int64_t sc_phase_chunk(const supcon_conv_desc *d) {
+    const int64_t hw = d->h * d->w, cols = (d->h / d->stride_h) * (d->w / d->stride_w);
+    int64_t b = (SC_CONV_PHASE_COLS + (cols > 0 ? cols : 1) - 1) / (cols > 0 ? cols : 1);
+    if (b > d->n) b = d->n;
+    while (b > 1 && b * d->c_in * hw > SC_CONV_PHASE_CAP) b--;
+    return b < 1 ? 1 : b;
 }
 
-static int sc_bwd_data_as_conv(const supcon_conv_desc *d) {
-    return d->stride_h == 1 && d->stride_w == 1 && d->pad_h <= d->kh - 1 && d->pad_w <= d->kw - 1;
-}
 
 /* The filter gradient: images per chunk and channels per slice of its column matrix. */
 static void sc_dw_chunks(const supcon_conv_desc *d, int64_t ohw, int64_t *nb, int64_t *cs) {
@@ -243,9 +243,8 @@ static void sc_ws_parts(const supcon_conv_desc *d, size_t *col, size_t *dwt) {
     int64_t nb, cs;
     sc_dw_chunks(d, oh * ow, &nb, &cs);
     *col = sc_round16((size_t)(cs * kk * nb * oh * ow));
-    if (!sc_bwd_data_as_conv(d)) {
-        sc_strided_chunks(d, oh * ow, &nb, &cs);
-        const size_t c2 = sc_round16((size_t)(cs * kk * nb * oh * ow));
+    if (d->stride_h > 1 || d->stride_w > 1) { /* the phase planes of a chunk */
+        const size_t c2 = sc_round16((size_t)(sc_phase_chunk(d) * d->c_in * d->h * d->w));
         if (c2 > *col) *col = c2;
     }
     *dwt = sc_round16((size_t)(d->c_in * kk * d->c_out));
@@ -271,16 +270,14 @@ static supcon_status sc_conv_ws(sc_cpu *st, const supcon_conv_desc *d, void *ws,
     return SUPCON_OK;
 }
 
-/* ---- col2im for the strided backward data, one (image, input channel) plane per item ---- */
+/* ---- im2col for the filter gradient, one (image, input channel) plane per item ---------- */
 
 typedef struct sc_col_job {
     const supcon_conv_desc *d;
     int64_t oh, ow, ohw, hw, kk;
     const float *x; /* (cnt, c_in, h, w): im2col source */
-    float *dx;      /* (cnt, c_in, h, w): col2im target */
     float *col;     /* (cn kk, cnt ohw): the rows of channels [c0, c0 + cn) */
     int64_t cols, c0, cn;
-    int accumulate;
 } sc_col_job;
 
 /* Valid output columns [lo, hi) of a row whose input column is o * stride + off. */
@@ -324,31 +321,6 @@ static void sc_im2col_task(void *arg, int64_t begin, int64_t end, int worker) {
     }
 }
 
-static void sc_col2im_task(void *arg, int64_t begin, int64_t end, int worker) {
-    const sc_col_job *j = arg;
-    const supcon_conv_desc *d = j->d;
-    for (int64_t t = begin; t < end; t++) {
-        const int64_t img = t / j->cn, c = t % j->cn;
-        float *dxp = j->dx + (img * d->c_in + j->c0 + c) * j->hw; /* (h, w) */
-        if (!j->accumulate) memset(dxp, 0, (size_t)j->hw * sizeof(float));
-        for (int64_t ki = 0; ki < d->kh; ki++)
-            for (int64_t kj = 0; kj < d->kw; kj++) {
-                const float *row = j->col + (c * j->kk + ki * d->kw + kj) * j->cols + img * j->ohw;
-                const int64_t off = kj - d->pad_w;
-                int64_t lo, hi;
-                sc_valid_range(j->ow, d->stride_w, off, d->w, &lo, &hi);
-                if (hi <= lo) continue;
-                for (int64_t oy = 0; oy < j->oh; oy++) {
-                    const int64_t iy = oy * d->stride_h - d->pad_h + ki;
-                    if (iy < 0 || iy >= d->h) continue;
-                    const float *src = row + oy * j->ow;
-                    float *dst = dxp + iy * d->w;
-                    for (int64_t ox = lo; ox < hi; ox++) dst[ox * d->stride_w + off] += src[ox];
-                }
-            }
-    }
-}
-
 /* Items per pool chunk so that one chunk moves at least ~16K floats. */
 static int64_t sc_grain(int64_t floats_per_item) {
     const int64_t g = ((int64_t)16 << 10) / (floats_per_item > 0 ? floats_per_item : 1);
@@ -383,44 +355,257 @@ supcon_status sc_cpu_conv2d_forward(void *state, const supcon_conv_desc *d, floa
     return SUPCON_OK;
 }
 
+/* ---- backward data by phases ------------------------------------------------------------ */
+
+/* Along one axis (size, kernel k, stride s, padding pad), the positions i = s a + r of phase r
+ * get dy[a - t] W[s t + r + pad] for the taps t in [lo, hi] (those with 0 <= s t + r + pad <
+ * k); len is the number of such positions a. */
+typedef struct sc_phase_axis {
+    int64_t lo, hi, len;
+} sc_phase_axis;
+
+static int64_t sc_floor_div(int64_t a, int64_t b) { return a >= 0 ? a / b : -((-a + b - 1) / b); }
+
+static sc_phase_axis sc_phase_axis_of(int64_t size, int64_t k, int64_t s, int64_t pad, int64_t r) {
+    return (sc_phase_axis){.lo = -sc_floor_div(r + pad, s), .hi = sc_floor_div(k - 1 - r - pad, s),
+                           .len = size / s + (r < size % s ? 1 : 0)};
+}
+
+/* The positions of the phases before r along an axis: where phase r starts. */
+static int64_t sc_phase_start(int64_t size, int64_t s, int64_t r) {
+    return r * (size / s) + (r < size % s ? r : size % s);
+}
+
+/* A of the stride-1 backward data (one phase), packed by each worker per depth block: row
+ * ci, depth q = co kk + r holds W[co, ci, kk - 1 - r] (the kernel turned by 180 degrees).
+ * Writing the phases' A out first (below) would move all of W through memory once more, which
+ * costs more than these gathers when there is a single phase. */
+typedef struct sc_flip {
+    const float *w; /* (c_out, c_in kk) */
+    int64_t c_in, kk;
+} sc_flip;
+
+
+static void sc_pack_a_flip(const void *ctx, float *dst, int64_t i0, int64_t nrows, int64_t p0, int64_t kc, int mr,
+                           void (*rows)(float *, const float *, int64_t, int64_t, int64_t)) {
+    const sc_flip *f = ctx;
+    const int64_t k = f->c_in * f->kk;
+    for (int64_t p = 0; p < kc; p++) {
+        const int64_t q = p0 + p, co = q / f->kk, r = q % f->kk;
+        const float *src = f->w + co * k + i0 * f->kk + (f->kk - 1 - r);
+        float *d = dst + p * mr;
+        int64_t i = 0;
+        for (; i < nrows; i++) d[i] = src[i * f->kk];
+        for (; i < mr; i++) d[i] = 0.0f;
+    }
+}
+
+/* A of every phase as a stored row-major matrix, phase after phase (ry major), written once
+ * per call into the workspace so that the GEMM's own packer reads rows (not a strided gather
+ * per worker and depth block): phase (ry, rx) with ty x tx taps is c_in x (c_out ty tx), row
+ * ci, column co ty tx + ti tx + tj = W[co, ci, ky, kx] with ky = sy (hi_y - ti) + ry + pad_h
+ * (tap ti reads dy row a - hi_y + ti), kx likewise. */
+typedef struct sc_wphase_job {
+    const supcon_conv_desc *d;
+    const float *w; /* (c_out, c_in, kh, kw) */
+    float *out;
+} sc_wphase_job;
+
+#define SC_WPHASE_TAPS 64 /* kernels up to 8 x 8 take the tap table below; larger, the loops */
+#define SC_WPHASE_CB 16   /* input channels per item */
+
+static void sc_wphase_task(void *arg, int64_t begin, int64_t end, int worker) {
+    const sc_wphase_job *j = arg;
+    const supcon_conv_desc *d = j->d;
+    const int64_t kk = d->kh * d->kw;
+    /* every tap k of the kernel: which phase takes it (its block of the output, out + base[k],
+     * rows of len[k] floats) and at which column within a co's run of step[k] */
+    int64_t base[SC_WPHASE_TAPS], len[SC_WPHASE_TAPS], step[SC_WPHASE_TAPS], col[SC_WPHASE_TAPS];
+    const int table = kk <= SC_WPHASE_TAPS;
+    int64_t at = 0;
+    for (int64_t ry = 0; ry < d->stride_h && table; ry++)
+        for (int64_t rx = 0; rx < d->stride_w; rx++) {
+            const sc_phase_axis py = sc_phase_axis_of(d->h, d->kh, d->stride_h, d->pad_h, ry);
+            const sc_phase_axis px = sc_phase_axis_of(d->w, d->kw, d->stride_w, d->pad_w, rx);
+            if (py.hi < py.lo || px.hi < px.lo) continue;
+            const int64_t ty = py.hi - py.lo + 1, tx = px.hi - px.lo + 1;
+            for (int64_t ti = 0; ti < ty; ti++)
+                for (int64_t tj = 0; tj < tx; tj++) {
+                    const int64_t k = (d->stride_h * (py.hi - ti) + ry + d->pad_h) * d->kw +
+                                      d->stride_w * (px.hi - tj) + rx + d->pad_w;
+                    base[k] = at;
+                    len[k] = d->c_out * ty * tx;
+                    step[k] = ty * tx;
+                    col[k] = ti * tx + tj;
+                }
+            at += d->c_in * d->c_out * ty * tx;
+        }
+    /* items are blocks of SC_WPHASE_CB input channels: W[co, block] is one contiguous read */
+    const int64_t c0 = begin * SC_WPHASE_CB, c1 = end * SC_WPHASE_CB < d->c_in ? end * SC_WPHASE_CB : d->c_in;
+    for (int64_t co = 0; co < d->c_out && table; co++)
+        for (int64_t ci = c0; ci < c1; ci++) {
+            const float *w = j->w + (co * d->c_in + ci) * kk;
+            for (int64_t k = 0; k < kk; k++) j->out[base[k] + ci * len[k] + co * step[k] + col[k]] = w[k];
+        }
+    for (int64_t ci = c0; ci < c1 && !table; ci++) {
+        float *out = j->out;
+        for (int64_t ry = 0; ry < d->stride_h; ry++)
+            for (int64_t rx = 0; rx < d->stride_w; rx++) {
+                const sc_phase_axis py = sc_phase_axis_of(d->h, d->kh, d->stride_h, d->pad_h, ry);
+                const sc_phase_axis px = sc_phase_axis_of(d->w, d->kw, d->stride_w, d->pad_w, rx);
+                if (py.hi < py.lo || px.hi < px.lo) continue;
+                const int64_t ty = py.hi - py.lo + 1, tx = px.hi - px.lo + 1, k = d->c_out * ty * tx;
+                float *row = out + ci * k;
+                for (int64_t co = 0; co < d->c_out; co++)
+                    for (int64_t ti = 0; ti < ty; ti++)
+                        for (int64_t tj = 0; tj < tx; tj++) {
+                            const int64_t ky = d->stride_h * (py.hi - ti) + ry + d->pad_h;
+                            const int64_t kx = d->stride_w * (px.hi - tj) + rx + d->pad_w;
+                            row[(co * ty + ti) * tx + tj] = j->w[(co * d->c_in + ci) * kk + ky * d->kw + kx];
+                        }
+                out += d->c_in * k;
+            }
+    }
+}
+
+/* A chunk's phase planes back into dx: per (image, channel) of the chunk, tmp holds the
+ * planes of the phases (ry, rx) one after the other (ry major); a phase that no tap reaches
+ * is zero and not stored. */
+typedef struct sc_phase_job {
+    const supcon_conv_desc *d;
+    const float *tmp;
+    float *dx;
+    int accumulate;
+    int64_t plane2[2][2]; /* stride 2 both ways: sc_phase_plane of the four phases */
+} sc_phase_job;
+
+/* Where phase (ry, rx)'s plane starts in a (image, channel) block of tmp, or -1 when it has
+ * no taps. */
+static int64_t sc_phase_plane(const supcon_conv_desc *d, int64_t ry, int64_t rx) {
+    const sc_phase_axis py = sc_phase_axis_of(d->h, d->kh, d->stride_h, d->pad_h, ry);
+    const sc_phase_axis px = sc_phase_axis_of(d->w, d->kw, d->stride_w, d->pad_w, rx);
+    if (py.hi < py.lo || px.hi < px.lo) return -1;
+    return sc_phase_start(d->h, d->stride_h, ry) * d->w + py.len * sc_phase_start(d->w, d->stride_w, rx);
+}
+
+/* out[2 b] = e[b], out[2 b + 1] = o[b], b < half (added to out with accumulate). */
+static void sc_interleave2_generic(float *out, const float *e, const float *o, int64_t half, int accumulate) {
+    for (int64_t b = 0; b < half; b++) {
+        const float ve = e ? e[b] : 0.0f, vo = o ? o[b] : 0.0f;
+        out[2 * b] = accumulate ? out[2 * b] + ve : ve;
+        out[2 * b + 1] = accumulate ? out[2 * b + 1] + vo : vo;
+    }
+}
+
+#ifdef SC_HAVE_AVX512_PACK
+__attribute__((target("avx512f"))) static void sc_interleave2_avx512(float *out, const float *e, const float *o,
+                                                                    int64_t half, int accumulate) {
+    const __m512i lo = _mm512_set_epi32(23, 7, 22, 6, 21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
+    const __m512i hi = _mm512_add_epi32(lo, _mm512_set1_epi32(8));
+    for (int64_t b = 0; b < half; b += 16) {
+        const int64_t n = half - b < 16 ? half - b : 16;
+        const __mmask16 m = (__mmask16)((1u << n) - 1u);
+        const __mmask16 m0 = (__mmask16)(n >= 8 ? 0xFFFFu : (1u << (2 * n)) - 1u);
+        const __mmask16 m1 = (__mmask16)(n <= 8 ? 0u : (1u << (2 * (n - 8))) - 1u);
+        const __m512 ve = e ? _mm512_maskz_loadu_ps(m, e + b) : _mm512_setzero_ps();
+        const __m512 vo = o ? _mm512_maskz_loadu_ps(m, o + b) : _mm512_setzero_ps();
+        __m512 r0 = _mm512_permutex2var_ps(ve, lo, vo), r1 = _mm512_permutex2var_ps(ve, hi, vo);
+        if (accumulate) {
+            r0 = _mm512_add_ps(r0, _mm512_maskz_loadu_ps(m0, out + 2 * b));
+            r1 = _mm512_add_ps(r1, _mm512_maskz_loadu_ps(m1, out + 2 * b + 16));
+        }
+        _mm512_mask_storeu_ps(out + 2 * b, m0, r0);
+        _mm512_mask_storeu_ps(out + 2 * b + 16, m1, r1);
+    }
+}
+#endif
+
+static void sc_phase_task(void *arg, int64_t begin, int64_t end, int worker) {
+    const sc_phase_job *j = arg;
+    const supcon_conv_desc *d = j->d;
+    const int64_t hw = d->h * d->w, sy = d->stride_h, sx = d->stride_w;
+    void (*pairs)(float *, const float *, const float *, int64_t, int) = sc_interleave2_generic;
+#ifdef SC_HAVE_AVX512_PACK
+    if (__builtin_cpu_supports("avx512f")) pairs = sc_interleave2_avx512;
+#endif
+    for (int64_t t = begin; t < end; t++) {
+        const float *src = j->tmp + t * hw;
+        float *dxp = j->dx + t * hw;
+        for (int64_t iy = 0; iy < d->h; iy++) {
+            const int64_t ry = iy % sy, a = iy / sy;
+            float *out = dxp + iy * d->w;
+            if (sy == 2 && sx == 2 && d->w % 2 == 0) { /* the shortcut's and the strided 3x3's case */
+                const int64_t p0 = j->plane2[ry][0], p1 = j->plane2[ry][1], half = d->w / 2;
+                pairs(out, p0 < 0 ? NULL : src + p0 + a * half, p1 < 0 ? NULL : src + p1 + a * half, half,
+                      j->accumulate);
+                continue;
+            }
+            for (int64_t ix = 0; ix < d->w; ix++) {
+                const int64_t rx = ix % sx, p = sc_phase_plane(d, ry, rx);
+                const int64_t len_x = d->w / sx + (rx < d->w % sx ? 1 : 0);
+                const float v = p < 0 ? 0.0f : src[p + a * len_x + ix / sx];
+                out[ix] = j->accumulate ? out[ix] + v : v;
+            }
+        }
+    }
+}
+
+/* dx (+)= the transposed convolution of dy, chunk by chunk of images: each phase (ry, rx) with
+ * taps is one GEMM, c_in x (chunk pixels of the phase) x c_out taps, its B dy read as a
+ * stride-1 view (rows a - t), its C the phase's planes in tmp; then tmp is interleaved. */
+static void sc_bwd_data_phases(sc_cpu *st, const supcon_conv_desc *d, float *dx, const float *dy,
+                               const float *weight, int accumulate, float *tmp, float *wphase) {
+    const int64_t oh = supcon_conv_out_h(d), ow = supcon_conv_out_w(d), hw = d->h * d->w;
+    const int64_t sy = d->stride_h, sx = d->stride_w;
+    const int one = sy == 1 && sx == 1; /* one phase: its planes are dx's, no interleaving */
+    const int64_t nb = one ? d->n : sc_phase_chunk(d);
+    sc_wphase_job wj = {d, weight, wphase};
+    if (!one) sc_pool_run(st->pool, (d->c_in + SC_WPHASE_CB - 1) / SC_WPHASE_CB, 1, sc_wphase_task, &wj);
+    const sc_flip flip = {weight, d->c_in, d->kh * d->kw};
+    sc_phase_job job = {.d = d, .tmp = tmp, .accumulate = accumulate};
+    if (sy == 2 && sx == 2)
+        for (int r = 0; r < 4; r++) job.plane2[r / 2][r % 2] = sc_phase_plane(d, r / 2, r % 2);
+    for (int64_t i0 = 0; i0 < d->n; i0 += nb) {
+        const int64_t cnt = d->n - i0 < nb ? d->n - i0 : nb;
+        const float *wp = wphase; /* this phase's A */
+        for (int64_t ry = 0; ry < sy; ry++)
+            for (int64_t rx = 0; rx < sx; rx++) {
+                const sc_phase_axis py = sc_phase_axis_of(d->h, d->kh, sy, d->pad_h, ry);
+                const sc_phase_axis px = sc_phase_axis_of(d->w, d->kw, sx, d->pad_w, rx);
+                const int64_t plane = sc_phase_plane(d, ry, rx);
+                if (plane < 0) continue; /* no taps: zeros, and no block of A */
+                const int64_t ty = py.hi - py.lo + 1, tx = px.hi - px.lo + 1;
+                if (py.len == 0 || px.len == 0) {
+                    wp += d->c_in * d->c_out * ty * tx;
+                    continue;
+                }
+                /* view row (co, ti, tj), column (img, a, b): dy[img, co, a - hi + ti, b - hi + tj] */
+                sc_view v = sc_view_of(dy + i0 * d->c_out * oh * ow, d->c_out, oh, ow, ty, tx, 1, 1, py.hi, px.hi);
+                v.oh = py.len;
+                v.ow = px.len;
+                v.ohw = py.len * px.len;
+                v.direct = v.direct && v.oh == oh && v.ow == ow;
+                const sc_gemm_opnd a = one ? (sc_gemm_opnd){.pack = sc_pack_a_flip, .ctx = &flip}
+                                           : (sc_gemm_opnd){.p = wp, .ld = d->c_out * ty * tx};
+                wp += d->c_in * d->c_out * ty * tx;
+                const sc_gemm_opnd b = sc_b_of(&v, d->c_in);
+                const sc_gemm_out c = {.c = one ? dx : tmp + plane, .ldc = hw, .seg = v.ohw, .seg_stride = d->c_in * hw};
+                sc_sgemm_ex(st->pool, &st->gemm, d->c_in, cnt * v.ohw, d->c_out * ty * tx, 1.0f, &a, &b,
+                            one && accumulate ? 1.0f : 0.0f, &c);
+            }
+        if (one) break;
+        job.dx = dx + i0 * d->c_in * hw;
+        sc_pool_run(st->pool, cnt * d->c_in, sc_grain(hw), sc_phase_task, &job);
+    }
+}
+
 supcon_status sc_cpu_conv2d_backward_data(void *state, const supcon_conv_desc *d, float *dx, const float *dy,
                                           const float *weight, int accumulate, void *ws, size_t ws_bytes) {
     sc_cpu *st = state;
     float *col = NULL, *dwt = NULL;
     supcon_status s = sc_conv_ws(st, d, ws, ws_bytes, &col, &dwt);
     if (s != SUPCON_OK) return s;
-    const int64_t oh = supcon_conv_out_h(d), ow = supcon_conv_out_w(d), ohw = oh * ow, hw = d->h * d->w;
-    const int64_t kk = d->kh * d->kw, k = d->c_in * kk;
-    if (sc_bwd_data_as_conv(d)) {
-        /* dx = conv(dy, W turned and transposed), padding k - 1 - pad: its output is h x w */
-        const sc_view v = sc_view_of(dy, d->c_out, oh, ow, d->kh, d->kw, 1, 1, d->kh - 1 - d->pad_h,
-                                     d->kw - 1 - d->pad_w);
-        const sc_flip f = {weight, d->c_in, kk};
-        const sc_gemm_opnd a = {.pack = sc_pack_a_flip, .ctx = &f};
-        const sc_gemm_opnd b = sc_b_of(&v, d->c_in);
-        const sc_gemm_out c = {.c = dx, .ldc = hw, .seg = hw, .seg_stride = d->c_in * hw};
-        sc_sgemm_ex(st->pool, &st->gemm, d->c_in, d->n * hw, d->c_out * kk, 1.0f, &a, &b, accumulate ? 1.0f : 0.0f,
-                    &c);
-        return SUPCON_OK;
-    }
-    int64_t nb, cs;
-    sc_strided_chunks(d, ohw, &nb, &cs);
-    for (int64_t i0 = 0; i0 < d->n; i0 += nb) {
-        const int64_t cnt = d->n - i0 < nb ? d->n - i0 : nb, cols = cnt * ohw;
-        /* dy of the chunk as a (c_out, cols) matrix */
-        const sc_view v = sc_view_of(dy + i0 * d->c_out * ohw, d->c_out, oh, ow, 1, 1, 1, 1, 0, 0);
-        const sc_gemm_opnd b = sc_b_of(&v, cs * kk);
-        for (int64_t c0 = 0; c0 < d->c_in; c0 += cs) {
-            const int64_t cn = d->c_in - c0 < cs ? d->c_in - c0 : cs;
-            const sc_gemm_opnd a = {.p = weight + c0 * kk, .ld = k, .trans = 1};
-            const sc_gemm_out c = {.c = col, .ldc = cols};
-            sc_sgemm_ex(st->pool, &st->gemm, cn * kk, cols, d->c_out, 1.0f, &a, &b, 0.0f, &c);
-            sc_col_job j = {.d = d, .oh = oh, .ow = ow, .ohw = ohw, .hw = hw, .kk = kk,
-                            .dx = dx + i0 * d->c_in * hw, .col = col, .cols = cols, .c0 = c0, .cn = cn,
-                            .accumulate = accumulate};
-            sc_pool_run(st->pool, cnt * cn, sc_grain(kk * ohw), sc_col2im_task, &j);
-        }
-    }
+    sc_bwd_data_phases(st, d, dx, dy, weight, accumulate, col, dwt);
     return SUPCON_OK;
 }
 
@@ -462,15 +647,22 @@ typedef struct sc_dw3_job {
 static void sc_dw3_task(void *arg, int64_t begin, int64_t end, int worker) {
     const sc_dw3_job *j = arg;
     const supcon_conv_desc *d = j->d;
-    if (d->w < 16) {
+    if (d->stride_h == 1 && d->w < 16) {
         for (int64_t t = begin; t < end; t++)
             sc_dw3_short_avx512(j->dw, j->x, j->dy, d->n, d->c_in, d->c_out, d->h, d->w, t * SC_DW3_OB);
         return;
     }
     for (int64_t t = begin; t < end; t++) {
-        const int64_t o0 = t / j->cblocks * SC_DW3_OB, c0 = t % j->cblocks * SC_DW3_CB;
+        /* stride 2: input-channel blocks outermost, so that neighbouring items share x's planes
+         * (four times the size of dy's) */
+        const int64_t oblocks = d->c_out / SC_DW3_OB;
+        const int64_t o0 = d->stride_h == 2 ? t % oblocks * SC_DW3_OB : t / j->cblocks * SC_DW3_OB;
+        const int64_t c0 = d->stride_h == 2 ? t / oblocks * SC_DW3_CB : t % j->cblocks * SC_DW3_CB;
         const int64_t nc = d->c_in - c0 < SC_DW3_CB ? d->c_in - c0 : SC_DW3_CB;
-        sc_dw3_block_avx512(j->dw, j->x, j->dy, d->n, d->c_in, d->c_out, d->h, d->w, o0, c0, nc);
+        if (d->stride_h == 2)
+            sc_dw3s2_block_avx512(j->dw, j->x, j->dy, d->n, d->c_in, d->c_out, d->h, d->w, o0, c0, nc);
+        else
+            sc_dw3_block_avx512(j->dw, j->x, j->dy, d->n, d->c_in, d->c_out, d->h, d->w, o0, c0, nc);
     }
 }
 
@@ -479,8 +671,11 @@ static void sc_dw3_task(void *arg, int64_t begin, int64_t end, int worker) {
 static int sc_dw3_fits(const supcon_conv_desc *d) {
     const int64_t hw = d->h * d->w;
     const int short_rows = (d->w == 8 || d->w == 4) && hw % 16 == 0 && hw <= 64;
-    return d->kh == 3 && d->kw == 3 && d->stride_h == 1 && d->stride_w == 1 && d->pad_h == 1 && d->pad_w == 1 &&
-           (d->w == 16 || d->w == 32 || short_rows) && d->c_out % SC_DW3_OB == 0 && sc_dw3_available();
+    const int k3p1 = d->kh == 3 && d->kw == 3 && d->pad_h == 1 && d->pad_w == 1 && d->c_out % SC_DW3_OB == 0;
+    const int s1 = d->stride_h == 1 && d->stride_w == 1 && (d->w == 16 || d->w == 32 || short_rows);
+    /* stride 2 over rows of 32 (h even) or 16 (h a multiple of 4: two output rows a vector) */
+    const int s2 = d->stride_h == 2 && d->stride_w == 2 && (d->w == 32 ? d->h % 2 == 0 : d->w == 16 && d->h % 4 == 0);
+    return k3p1 && (s1 || s2) && sc_dw3_available();
 }
 
 supcon_status sc_cpu_conv2d_backward_filter(void *state, const supcon_conv_desc *d, float *dweight,
@@ -491,7 +686,8 @@ supcon_status sc_cpu_conv2d_backward_filter(void *state, const supcon_conv_desc 
     if (s != SUPCON_OK) return s;
     if (d->n <= 0) return SUPCON_OK;
     if (sc_dw3_fits(d)) {
-        sc_dw3_job j = {d, dweight, x, dy, d->w < 16 ? 1 : (d->c_in + SC_DW3_CB - 1) / SC_DW3_CB};
+        const int short_rows = d->stride_h == 1 && d->w < 16;
+        sc_dw3_job j = {d, dweight, x, dy, short_rows ? 1 : (d->c_in + SC_DW3_CB - 1) / SC_DW3_CB};
         sc_pool_run(st->pool, d->c_out / SC_DW3_OB * j.cblocks, 1, sc_dw3_task, &j);
         return SUPCON_OK;
     }

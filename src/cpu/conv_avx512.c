@@ -10,6 +10,30 @@
 
 #define OB SC_DW3_OB
 
+/* a[u][kj] += dy's vector of output channel o0 + u (at DP, planes STRIDE floats apart) times
+ * the input vector of kernel column kj (L, C, R). */
+#define SC_DW3_FMAS(a, DP, STRIDE, L, C, R)                                                               \
+    _Pragma("GCC unroll 8") for (int u = 0; u < OB; u++) {                                                 \
+        __m512 dv = _mm512_loadu_ps((DP) + u * (STRIDE));                                                  \
+        __asm__("" : "+v"(dv)); /* one load for the three FMAs, not one each */                           \
+        a[u][0] = _mm512_fmadd_ps(dv, (L), a[u][0]);                                                       \
+        a[u][1] = _mm512_fmadd_ps(dv, (C), a[u][1]);                                                       \
+        a[u][2] = _mm512_fmadd_ps(dv, (R), a[u][2]);                                                       \
+    }
+
+/* dw[o0 + u][c0 + c][ki][kj] += the sum of acc's 16 lanes for (c, ki, u, kj), in lane order. */
+static void sc_dw3_add_lanes(float *dw, const float *acc, int64_t c_in, int64_t o0, int64_t c0, int64_t nc) {
+    for (int64_t c = 0; c < nc; c++)
+        for (int ki = 0; ki < 3; ki++)
+            for (int u = 0; u < OB; u++)
+                for (int kj = 0; kj < 3; kj++) {
+                    const float *v = acc + ((c * 3 + ki) * OB * 3 + u * 3 + kj) * 16;
+                    float s = 0.0f;
+                    for (int l = 0; l < 16; l++) s += v[l];
+                    dw[((o0 + u) * c_in + c0 + c) * 9 + ki * 3 + kj] += s;
+                }
+}
+
 /* acc[(u * 3 + kj) * 16 + lane] += over the rows of one image: dy[o0 + u][oy][ox] times
  * x[ci][oy + ki - 1][ox + kj - 1], for the output rows whose input row exists. */
 __attribute__((target("avx512f")))
@@ -37,14 +61,7 @@ static void sc_dw3_tile(const float *xp, const float *dp, int64_t h, int64_t w, 
                 c = _mm512_castsi512_ps(x0);
                 r = _mm512_castsi512_ps(_mm512_maskz_alignr_epi32(0x7FFF, x0, x0, 1));
             }
-#pragma GCC unroll 8
-            for (int u = 0; u < OB; u++) {
-                __m512 dv = _mm512_loadu_ps(dr + u * hw + 16 * g);
-                __asm__("" : "+v"(dv)); /* one load for the three FMAs, not one each */
-                a[u][0] = _mm512_fmadd_ps(dv, l, a[u][0]);
-                a[u][1] = _mm512_fmadd_ps(dv, c, a[u][1]);
-                a[u][2] = _mm512_fmadd_ps(dv, r, a[u][2]);
-            }
+            SC_DW3_FMAS(a, dr + 16 * g, hw, l, c, r)
         }
     }
     for (int u = 0; u < OB; u++)
@@ -150,16 +167,58 @@ void sc_dw3_block_avx512(float *dw, const float *x, const float *dy, int64_t n, 
             for (int ki = 0; ki < 3; ki++) sc_dw3_tile(xp, dp, h, w, hw, ki, acc + (c * 3 + ki) * OB * 3 * 16);
         }
     }
-    /* dw[o][ci][ki][kj] += the lanes' sum, in lane order */
-    for (int64_t c = 0; c < nc; c++)
-        for (int ki = 0; ki < 3; ki++)
-            for (int u = 0; u < OB; u++)
-                for (int kj = 0; kj < 3; kj++) {
-                    const float *v = acc + ((c * 3 + ki) * OB * 3 + u * 3 + kj) * 16;
-                    float s = 0.0f;
-                    for (int l = 0; l < 16; l++) s += v[l];
-                    dw[((o0 + u) * c_in + c0 + c) * 9 + ki * 3 + kj] += s;
+    sc_dw3_add_lanes(dw, acc, c_in, o0, c0, nc);
+}
+
+/* Stride 2 (rows of 32 or 16 input pixels, 16 or 8 output pixels): a vector holds 16 output
+ * pixels (one output row, or two of 8), and the input pixels each lane needs for kernel
+ * column kj, x[2 ox - 1 + kj] of row 2 oy - 1 + ki, are the odd lanes shifted by one, the
+ * even lanes and the odd lanes of two loads (the rest of the row, or the row two below), put
+ * in place by one permute each. Images go in chunks whose dy planes of the block (about 32
+ * KB) stay in L1 while every (input channel, kernel row) of the block runs over them with
+ * its 24 accumulators in registers; the accumulators live in acc between chunks. */
+#define SC_DW3S2_DY_FLOATS 8192
+
+__attribute__((target("avx512f")))
+void sc_dw3s2_block_avx512(float *dw, const float *x, const float *dy, int64_t n, int64_t c_in, int64_t c_out,
+                           int64_t h, int64_t w, int64_t o0, int64_t c0, int64_t nc) {
+    const int64_t ow = w / 2, ohw = (h / 2) * ow, hw = h * w, nv = ohw / 16;
+    const int64_t second = w == 32 ? 16 : 2 * w; /* the second load: the row's second half, or 2 rows down */
+    const __mmask16 left = w == 32 ? 0xFFFE : 0xFEFE; /* lanes with ox > 0 */
+    const __m512i even = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
+    const __m512i odd = _mm512_add_epi32(even, _mm512_set1_epi32(1));
+    const __m512i odd_before = _mm512_sub_epi32(even, _mm512_set1_epi32(1)); /* lane 0: masked */
+    int64_t chunk = SC_DW3S2_DY_FLOATS / (OB * ohw);
+    chunk = chunk < 1 ? 1 : chunk;
+    float acc[SC_DW3_CB * 3 * OB * 3 * 16] __attribute__((aligned(64)));
+    for (int64_t i = 0; i < nc * 3 * OB * 3 * 16; i++) acc[i] = 0.0f;
+    for (int64_t i0 = 0; i0 < n; i0 += chunk) {
+        const int64_t i1 = n - i0 < chunk ? n : i0 + chunk;
+        for (int64_t c = 0; c < nc; c++)
+            for (int ki = 0; ki < 3; ki++) {
+                float *at = acc + (c * 3 + ki) * OB * 3 * 16;
+                __m512 a[OB][3];
+                for (int u = 0; u < OB; u++)
+                    for (int kj = 0; kj < 3; kj++) a[u][kj] = _mm512_load_ps(at + (u * 3 + kj) * 16);
+                for (int64_t img = i0; img < i1; img++) {
+                    const float *xp = x + (img * c_in + c0 + c) * hw, *dp = dy + (img * c_out + o0) * ohw;
+                    for (int64_t v = 0; v < nv; v++) {
+                        const int64_t iy = 2 * (w == 32 ? v : 2 * v) - 1 + ki;
+                        if (iy < 0 && w == 32) continue; /* the padding row above the image */
+                        const float *xr = xp + iy * w;
+                        const __m512 x0 = iy < 0 ? _mm512_setzero_ps() : _mm512_loadu_ps(xr);
+                        const __m512 x1 = _mm512_loadu_ps(xr + second);
+                        const __m512 l = _mm512_maskz_permutex2var_ps(left, x0, odd_before, x1);
+                        const __m512 cc = _mm512_permutex2var_ps(x0, even, x1);
+                        const __m512 r = _mm512_permutex2var_ps(x0, odd, x1);
+                        SC_DW3_FMAS(a, dp + 16 * v, ohw, l, cc, r)
+                    }
                 }
+                for (int u = 0; u < OB; u++)
+                    for (int kj = 0; kj < 3; kj++) _mm512_store_ps(at + (u * 3 + kj) * 16, a[u][kj]);
+            }
+    }
+    sc_dw3_add_lanes(dw, acc, c_in, o0, c0, nc);
 }
 
 int sc_dw3_available(void) {
@@ -171,5 +230,7 @@ void sc_dw3_block_avx512(float *dw, const float *x, const float *dy, int64_t n, 
                          int64_t h, int64_t w, int64_t o0, int64_t c0, int64_t nc) {}
 void sc_dw3_short_avx512(float *dw, const float *x, const float *dy, int64_t n, int64_t c_in, int64_t c_out,
                          int64_t h, int64_t w, int64_t o0) {}
+void sc_dw3s2_block_avx512(float *dw, const float *x, const float *dy, int64_t n, int64_t c_in, int64_t c_out,
+                           int64_t h, int64_t w, int64_t o0, int64_t c0, int64_t nc) {}
 int sc_dw3_available(void) { return 0; }
 #endif

@@ -22,6 +22,12 @@ void sc_dw3_block_avx512(float *dw, const float *x, const float *dy, int64_t n, 
 #define SC_DW3_PACK 1024
 void sc_dw3_short_avx512(float *dw, const float *x, const float *dy, int64_t n, int64_t c_in, int64_t c_out,
                          int64_t h, int64_t w, int64_t o0);
+/* Stride 2, padding 1, rows of 32 or 16 input pixels (h even; with 16, h a multiple of 4):
+ * dw += the entries for output channels [o0, o0 + SC_DW3_OB) and input channels
+ * [c0, c0 + nc), nc <= SC_DW3_CB, over all n images; dy is (n, c_out, h / 2, w / 2). Sums in a
+ * fixed order: images, output rows, then the 16 lanes. */
+void sc_dw3s2_block_avx512(float *dw, const float *x, const float *dy, int64_t n, int64_t c_in, int64_t c_out,
+                           int64_t h, int64_t w, int64_t o0, int64_t c0, int64_t nc);
 /* The lanes of the 16-pixel vector at pixel q of a plane of rows of w < 16 pixels (16 / w
  * rows to a vector, q a multiple of w) whose input row ki - 1 rows away lies in the image's
  * h rows: the load masks of both in-place 3x3 kernels over short rows (conv.c fills them

@@ -84,6 +84,20 @@ SC_TARGET static void SC_SFX(sc_pack_b_view)(const void *ctx, float *dst, int64_
                                             int64_t kc, int nr,
                                             void (*rows)(float *, const float *, int64_t, int64_t, int64_t)) {
     const sc_view *v = ctx;
+#ifdef SC_PACK_AVX512
+    if (cols == 32 && nr == 32 && kc <= SC_GEMM_KC) { /* two masked loads a row, no runs to cut */
+        int64_t off[SC_GEMM_KC];
+        uint16_t mask[2][SC_GEMM_KC];
+        sc_bdirect bd = {.off = off, .mask = {mask[0], mask[1]}};
+        if (sc_direct_view_rows(v, j0, p0, kc, &bd)) {
+            for (int64_t p = 0; p < kc; p++) {
+                _mm512_storeu_ps(dst + p * 32, _mm512_maskz_loadu_ps((__mmask16)mask[0][p], bd.base[0] + off[p]));
+                _mm512_storeu_ps(dst + p * 32 + 16, _mm512_maskz_loadu_ps((__mmask16)mask[1][p], bd.base[1] + off[p]));
+            }
+            return;
+        }
+    }
+#endif
     sc_seg segs[SC_NR_MAX];
     const int64_t nseg = sc_segments(v, j0, cols, segs);
     sc_rowpos q = sc_rowpos_of(v, p0);
