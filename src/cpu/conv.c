@@ -99,6 +99,13 @@ static inline void sc_next(const sc_view *v, sc_rowpos *q) {
     q->ci++;
 }
 
+/* The 3x3, stride-2, padding-1 convolution over rows of 32 pixels (h even) or 16 (h a multiple
+ * of 4): its panels are packed per channel and kernel row from two row loads (conv_pack.h). */
+static int sc_view_conv3s2(const sc_view *v) {
+    return v->kh == 3 && v->kw == 3 && v->sh == 2 && v->sw == 2 && v->ph == 1 && v->pw == 1 &&
+           (v->w == 32 ? v->h % 2 == 0 : v->w == 16 && v->h % 4 == 0);
+}
+
 /* B panels that sc_direct_view_rows can describe are packed from that description (below). */
 static int sc_direct_view_rows(const sc_view *v, int64_t j0, int64_t p0, int64_t kc, sc_bdirect *out);
 
@@ -335,9 +342,10 @@ static int64_t sc_grain(int64_t floats_per_item) {
 #define SC_DIRECT_ROWS 144
 
 static sc_gemm_opnd sc_b_of(const sc_view *v, int64_t m) {
-    const int conv3 = sc_view_conv3(v);
+    const int conv3 = sc_view_conv3(v), unshifted = v->kh == 1 && v->kw == 1;
     return (sc_gemm_opnd){.pack = sc_packers_pick().b_view, .ctx = v,
-                          .direct = conv3 || m <= SC_DIRECT_ROWS ? sc_direct_view : NULL, .kc_unit = conv3 ? 9 : 0};
+                          .direct = conv3 || (unshifted && m <= SC_DIRECT_ROWS) ? sc_direct_view : NULL,
+                          .kc_unit = conv3 || sc_view_conv3s2(v) ? 9 : 0};
 }
 
 supcon_status sc_cpu_conv2d_forward(void *state, const supcon_conv_desc *d, float *y, const float *x,
@@ -376,95 +384,27 @@ static int64_t sc_phase_start(int64_t size, int64_t s, int64_t r) {
     return r * (size / s) + (r < size % s ? r : size % s);
 }
 
-/* A of the stride-1 backward data (one phase), packed by each worker per depth block: row
- * ci, depth q = co kk + r holds W[co, ci, kk - 1 - r] (the kernel turned by 180 degrees).
- * Writing the phases' A out first (below) would move all of W through memory once more, which
- * costs more than these gathers when there is a single phase. */
-typedef struct sc_flip {
-    const float *w; /* (c_out, c_in kk) */
-    int64_t c_in, kk;
-} sc_flip;
+/* A of one phase, packed by each worker per depth block: row ci, depth q = co taps + ti tx + tj
+ * holds W[co, ci, ky, kx] with ky = sy (hi_y - ti) + ry + pad_h, kx = sx (hi_x - tj) + rx +
+ * pad_w (tap ti reads dy row a - hi_y + ti), that is tap index first - step_y ti - step_x tj.
+ * With stride 1 this is W turned by 180 degrees and transposed. (Writing every phase's A out
+ * once per call instead moves all of W through memory once more, which cost more.) */
+typedef struct sc_phase_w {
+    const float *w; /* (c_out, c_in, kh, kw) */
+    int64_t c_in, kk, taps, tx, first, step_y, step_x;
+} sc_phase_w;
 
-
-static void sc_pack_a_flip(const void *ctx, float *dst, int64_t i0, int64_t nrows, int64_t p0, int64_t kc, int mr,
-                           void (*rows)(float *, const float *, int64_t, int64_t, int64_t)) {
-    const sc_flip *f = ctx;
-    const int64_t k = f->c_in * f->kk;
+static void sc_pack_a_phase(const void *ctx, float *dst, int64_t i0, int64_t nrows, int64_t p0, int64_t kc, int mr,
+                            void (*rows)(float *, const float *, int64_t, int64_t, int64_t)) {
+    const sc_phase_w *f = ctx;
     for (int64_t p = 0; p < kc; p++) {
-        const int64_t q = p0 + p, co = q / f->kk, r = q % f->kk;
-        const float *src = f->w + co * k + i0 * f->kk + (f->kk - 1 - r);
+        const int64_t q = p0 + p, co = q / f->taps, r = q % f->taps;
+        const int64_t tap = f->first - f->step_y * (r / f->tx) - f->step_x * (r % f->tx);
+        const float *src = f->w + (co * f->c_in + i0) * f->kk + tap;
         float *d = dst + p * mr;
         int64_t i = 0;
         for (; i < nrows; i++) d[i] = src[i * f->kk];
         for (; i < mr; i++) d[i] = 0.0f;
-    }
-}
-
-/* A of every phase as a stored row-major matrix, phase after phase (ry major), written once
- * per call into the workspace so that the GEMM's own packer reads rows (not a strided gather
- * per worker and depth block): phase (ry, rx) with ty x tx taps is c_in x (c_out ty tx), row
- * ci, column co ty tx + ti tx + tj = W[co, ci, ky, kx] with ky = sy (hi_y - ti) + ry + pad_h
- * (tap ti reads dy row a - hi_y + ti), kx likewise. */
-typedef struct sc_wphase_job {
-    const supcon_conv_desc *d;
-    const float *w; /* (c_out, c_in, kh, kw) */
-    float *out;
-} sc_wphase_job;
-
-#define SC_WPHASE_TAPS 64 /* kernels up to 8 x 8 take the tap table below; larger, the loops */
-#define SC_WPHASE_CB 16   /* input channels per item */
-
-static void sc_wphase_task(void *arg, int64_t begin, int64_t end, int worker) {
-    const sc_wphase_job *j = arg;
-    const supcon_conv_desc *d = j->d;
-    const int64_t kk = d->kh * d->kw;
-    /* every tap k of the kernel: which phase takes it (its block of the output, out + base[k],
-     * rows of len[k] floats) and at which column within a co's run of step[k] */
-    int64_t base[SC_WPHASE_TAPS], len[SC_WPHASE_TAPS], step[SC_WPHASE_TAPS], col[SC_WPHASE_TAPS];
-    const int table = kk <= SC_WPHASE_TAPS;
-    int64_t at = 0;
-    for (int64_t ry = 0; ry < d->stride_h && table; ry++)
-        for (int64_t rx = 0; rx < d->stride_w; rx++) {
-            const sc_phase_axis py = sc_phase_axis_of(d->h, d->kh, d->stride_h, d->pad_h, ry);
-            const sc_phase_axis px = sc_phase_axis_of(d->w, d->kw, d->stride_w, d->pad_w, rx);
-            if (py.hi < py.lo || px.hi < px.lo) continue;
-            const int64_t ty = py.hi - py.lo + 1, tx = px.hi - px.lo + 1;
-            for (int64_t ti = 0; ti < ty; ti++)
-                for (int64_t tj = 0; tj < tx; tj++) {
-                    const int64_t k = (d->stride_h * (py.hi - ti) + ry + d->pad_h) * d->kw +
-                                      d->stride_w * (px.hi - tj) + rx + d->pad_w;
-                    base[k] = at;
-                    len[k] = d->c_out * ty * tx;
-                    step[k] = ty * tx;
-                    col[k] = ti * tx + tj;
-                }
-            at += d->c_in * d->c_out * ty * tx;
-        }
-    /* items are blocks of SC_WPHASE_CB input channels: W[co, block] is one contiguous read */
-    const int64_t c0 = begin * SC_WPHASE_CB, c1 = end * SC_WPHASE_CB < d->c_in ? end * SC_WPHASE_CB : d->c_in;
-    for (int64_t co = 0; co < d->c_out && table; co++)
-        for (int64_t ci = c0; ci < c1; ci++) {
-            const float *w = j->w + (co * d->c_in + ci) * kk;
-            for (int64_t k = 0; k < kk; k++) j->out[base[k] + ci * len[k] + co * step[k] + col[k]] = w[k];
-        }
-    for (int64_t ci = c0; ci < c1 && !table; ci++) {
-        float *out = j->out;
-        for (int64_t ry = 0; ry < d->stride_h; ry++)
-            for (int64_t rx = 0; rx < d->stride_w; rx++) {
-                const sc_phase_axis py = sc_phase_axis_of(d->h, d->kh, d->stride_h, d->pad_h, ry);
-                const sc_phase_axis px = sc_phase_axis_of(d->w, d->kw, d->stride_w, d->pad_w, rx);
-                if (py.hi < py.lo || px.hi < px.lo) continue;
-                const int64_t ty = py.hi - py.lo + 1, tx = px.hi - px.lo + 1, k = d->c_out * ty * tx;
-                float *row = out + ci * k;
-                for (int64_t co = 0; co < d->c_out; co++)
-                    for (int64_t ti = 0; ti < ty; ti++)
-                        for (int64_t tj = 0; tj < tx; tj++) {
-                            const int64_t ky = d->stride_h * (py.hi - ti) + ry + d->pad_h;
-                            const int64_t kx = d->stride_w * (px.hi - tj) + rx + d->pad_w;
-                            row[(co * ty + ti) * tx + tj] = j->w[(co * d->c_in + ci) * kk + ky * d->kw + kx];
-                        }
-                out += d->c_in * k;
-            }
     }
 }
 
@@ -554,42 +494,35 @@ static void sc_phase_task(void *arg, int64_t begin, int64_t end, int worker) {
  * taps is one GEMM, c_in x (chunk pixels of the phase) x c_out taps, its B dy read as a
  * stride-1 view (rows a - t), its C the phase's planes in tmp; then tmp is interleaved. */
 static void sc_bwd_data_phases(sc_cpu *st, const supcon_conv_desc *d, float *dx, const float *dy,
-                               const float *weight, int accumulate, float *tmp, float *wphase) {
+                               const float *weight, int accumulate, float *tmp) {
     const int64_t oh = supcon_conv_out_h(d), ow = supcon_conv_out_w(d), hw = d->h * d->w;
     const int64_t sy = d->stride_h, sx = d->stride_w;
     const int one = sy == 1 && sx == 1; /* one phase: its planes are dx's, no interleaving */
     const int64_t nb = one ? d->n : sc_phase_chunk(d);
-    sc_wphase_job wj = {d, weight, wphase};
-    if (!one) sc_pool_run(st->pool, (d->c_in + SC_WPHASE_CB - 1) / SC_WPHASE_CB, 1, sc_wphase_task, &wj);
-    const sc_flip flip = {weight, d->c_in, d->kh * d->kw};
     sc_phase_job job = {.d = d, .tmp = tmp, .accumulate = accumulate};
     if (sy == 2 && sx == 2)
         for (int r = 0; r < 4; r++) job.plane2[r / 2][r % 2] = sc_phase_plane(d, r / 2, r % 2);
     for (int64_t i0 = 0; i0 < d->n; i0 += nb) {
         const int64_t cnt = d->n - i0 < nb ? d->n - i0 : nb;
-        const float *wp = wphase; /* this phase's A */
         for (int64_t ry = 0; ry < sy; ry++)
             for (int64_t rx = 0; rx < sx; rx++) {
                 const sc_phase_axis py = sc_phase_axis_of(d->h, d->kh, sy, d->pad_h, ry);
                 const sc_phase_axis px = sc_phase_axis_of(d->w, d->kw, sx, d->pad_w, rx);
                 const int64_t plane = sc_phase_plane(d, ry, rx);
-                if (plane < 0) continue; /* no taps: zeros, and no block of A */
+                if (plane < 0 || py.len == 0 || px.len == 0) continue; /* no taps: zeros */
                 const int64_t ty = py.hi - py.lo + 1, tx = px.hi - px.lo + 1;
-                if (py.len == 0 || px.len == 0) {
-                    wp += d->c_in * d->c_out * ty * tx;
-                    continue;
-                }
                 /* view row (co, ti, tj), column (img, a, b): dy[img, co, a - hi + ti, b - hi + tj] */
                 sc_view v = sc_view_of(dy + i0 * d->c_out * oh * ow, d->c_out, oh, ow, ty, tx, 1, 1, py.hi, px.hi);
                 v.oh = py.len;
                 v.ow = px.len;
                 v.ohw = py.len * px.len;
                 v.direct = v.direct && v.oh == oh && v.ow == ow;
-                const sc_gemm_opnd a = one ? (sc_gemm_opnd){.pack = sc_pack_a_flip, .ctx = &flip}
-                                           : (sc_gemm_opnd){.p = wp, .ld = d->c_out * ty * tx};
-                wp += d->c_in * d->c_out * ty * tx;
+                const int64_t first = (sy * py.hi + ry + d->pad_h) * d->kw + sx * px.hi + rx + d->pad_w;
+                const sc_phase_w f = {weight, d->c_in, d->kh * d->kw, ty * tx, tx, first, sy * d->kw, sx};
+                const sc_gemm_opnd a = {.pack = sc_pack_a_phase, .ctx = &f};
                 const sc_gemm_opnd b = sc_b_of(&v, d->c_in);
-                const sc_gemm_out c = {.c = one ? dx : tmp + plane, .ldc = hw, .seg = v.ohw, .seg_stride = d->c_in * hw};
+                const sc_gemm_out c = {.c = one ? dx : tmp + plane, .ldc = hw, .seg = v.ohw,
+                                       .seg_stride = d->c_in * hw};
                 sc_sgemm_ex(st->pool, &st->gemm, d->c_in, cnt * v.ohw, d->c_out * ty * tx, 1.0f, &a, &b,
                             one && accumulate ? 1.0f : 0.0f, &c);
             }
@@ -605,7 +538,7 @@ supcon_status sc_cpu_conv2d_backward_data(void *state, const supcon_conv_desc *d
     float *col = NULL, *dwt = NULL;
     supcon_status s = sc_conv_ws(st, d, ws, ws_bytes, &col, &dwt);
     if (s != SUPCON_OK) return s;
-    sc_bwd_data_phases(st, d, dx, dy, weight, accumulate, col, dwt);
+    sc_bwd_data_phases(st, d, dx, dy, weight, accumulate, col);
     return SUPCON_OK;
 }
 

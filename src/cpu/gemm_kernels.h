@@ -2,8 +2,8 @@
  * A packed k-major in mr-row panels and B packed k-major in nr-column panels. beta == 0
  * never reads C. Each row's first nr / 2 columns are at c + i ldc, its last nr / 2 at
  * c_hi + i ldc (c_hi = c + nr / 2 for a tile in one run; apart when the tile's halves fall
- * in two images' planes, so such tiles need no copy through a scratch tile). Each kernel is compiled for its instruction set only (target attributes),
- * and chosen at run time. */
+ * in two images' planes, so such tiles need no copy through a scratch tile). Each kernel is
+ * compiled for its instruction set only (target attributes), and chosen at run time. */
 #ifndef SUPCON_CPU_GEMM_KERNELS_H
 #define SUPCON_CPU_GEMM_KERNELS_H
 
