@@ -22,6 +22,16 @@ static const shape resnet18_shapes[] = {
     {256, 8, 512, 3, 2},  {256, 8, 512, 1, 2},   {512, 4, 512, 3, 1},
 };
 
+/* The bottleneck blocks' shapes (stride in the 3x3, as SPEC section 2), each once. */
+static const shape resnet50_shapes[] = {
+    {3, 32, 64, 3, 1},      {64, 32, 64, 1, 1},     {64, 32, 64, 3, 1},     {64, 32, 256, 1, 1},
+    {256, 32, 64, 1, 1},    {256, 32, 128, 1, 1},   {128, 32, 128, 3, 2},   {128, 16, 512, 1, 1},
+    {256, 32, 512, 1, 2},   {512, 16, 128, 1, 1},   {128, 16, 128, 3, 1},   {512, 16, 256, 1, 1},
+    {256, 16, 256, 3, 2},   {256, 8, 1024, 1, 1},   {512, 16, 1024, 1, 2},  {1024, 8, 256, 1, 1},
+    {256, 8, 256, 3, 1},    {1024, 8, 512, 1, 1},   {512, 8, 512, 3, 2},    {512, 4, 2048, 1, 1},
+    {1024, 8, 2048, 1, 2},  {2048, 4, 512, 1, 1},   {512, 4, 512, 3, 1},
+};
+
 typedef enum { FWD, DATA, FILTER } pass;
 
 static double run_pass(void *st, pass p, const supcon_conv_desc *d, float *y, float *x, float *wt, float *dw,
@@ -45,7 +55,9 @@ static void fill(float *p, int64_t n, uint64_t seed) {
 
 int main(int argc, char **argv) {
     int threads = 2, repeat = 5;
-    int64_t n = 64;
+    int64_t n = 0;
+    const shape *shapes = resnet18_shapes;
+    size_t nshapes = sizeof resnet18_shapes / sizeof *resnet18_shapes;
     const char *only = NULL;
     int first = FWD, last = FILTER;
     for (int i = 1; i < argc; i++) {
@@ -53,6 +65,13 @@ int main(int argc, char **argv) {
         else if (!strcmp(argv[i], "--repeat") && i + 1 < argc) repeat = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--n") && i + 1 < argc) n = atoll(argv[++i]);
         else if (!strcmp(argv[i], "--only") && i + 1 < argc) only = argv[++i];
+        else if (!strcmp(argv[i], "--arch") && i + 1 < argc && !strcmp(argv[i + 1], "resnet50") && ++i) {
+            shapes = resnet50_shapes;
+            nshapes = sizeof resnet50_shapes / sizeof *resnet50_shapes;
+        } else if (!strcmp(argv[i], "--arch") && i + 1 < argc && !strcmp(argv[i + 1], "resnet18") && ++i) {
+            shapes = resnet18_shapes;
+            nshapes = sizeof resnet18_shapes / sizeof *resnet18_shapes;
+        }
         else if (!strcmp(argv[i], "--pass") && i + 1 < argc) {
             const char *p = argv[++i];
             first = last = !strcmp(p, "fwd") ? FWD : !strcmp(p, "data") ? DATA : !strcmp(p, "filter") ? FILTER : -1;
@@ -62,14 +81,17 @@ int main(int argc, char **argv) {
             }
         }
         else {
-            fprintf(stderr, "usage: bench_conv [--threads T] [--repeat R] [--n IMAGES] [--only SUBSTRING]\n"
-                            "                  [--pass fwd|data|filter]\n"
+            fprintf(stderr, "usage: bench_conv [--arch resnet18|resnet50] [--threads T] [--repeat R] [--n IMAGES]\n"
+                            "                  [--only SUBSTRING] [--pass fwd|data|filter]\n"
                             "times conv2d forward, backward data and backward filter of the CPU backend\n"
-                            "for the CIFAR ResNet-18 shapes (SUBSTRING picks shapes by their name,\n"
-                            "e.g. \"k3 s2\"); prints the fastest of R runs after one warm-up.\n");
+                            "for the CIFAR ResNet shapes (SUBSTRING picks shapes by their name, e.g.\n"
+                            "\"k3 s2\"); n defaults to the benchmark's step: 64 images for resnet18 (bsz\n"
+                            "32, two views), 16 for resnet50 (bsz 8); prints the fastest of R runs after\n"
+                            "one warm-up.\n");
             return 2;
         }
     }
+    if (n <= 0) n = shapes == resnet50_shapes ? 16 : 64;
     supcon_backend_init cfg = {.device = 0, .num_threads = threads, .allow_tf32 = 0};
     void *st = NULL;
     char msg[SUPCON_BACKEND_MSG_LEN];
@@ -80,8 +102,8 @@ int main(int argc, char **argv) {
     printf("%-30s %9s %7s %9s %7s %9s %7s\n", "shape (n = images)", "fwd ms", "GF/s", "data ms", "GF/s", "filt ms",
            "GF/s");
     double total[3] = {0, 0, 0};
-    for (size_t i = 0; i < sizeof resnet18_shapes / sizeof *resnet18_shapes; i++) {
-        const shape *sh = &resnet18_shapes[i];
+    for (size_t i = 0; i < nshapes; i++) {
+        const shape *sh = &shapes[i];
         const supcon_conv_desc d = {.n = n, .c_in = sh->c_in, .h = sh->hw, .w = sh->hw, .c_out = sh->c_out,
                                     .kh = sh->k, .kw = sh->k, .stride_h = sh->stride, .stride_w = sh->stride,
                                     .pad_h = sh->k / 2, .pad_w = sh->k / 2};

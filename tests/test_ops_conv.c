@@ -101,6 +101,12 @@ static const supcon_conv_desc shapes[] = {
     {2, 3, 13, 12, 4, 9, 9, 2, 3, 4, 2},   /* 9x9 kernel: backward data's weights without the tap table */
     {3, 6, 8, 8, 16, 3, 3, 2, 2, 1, 1},    /* stride 2 over 8x8: phases of 4-pixel rows read in place */
     {2, 200, 8, 8, 8, 1, 1, 2, 2, 0, 0},   /* 1x1 stride 2, 200 channels: phases packed from 4-pixel rows */
+    /* the filter gradient's lane kernel (planes of whole vectors, 512 pixels or more) */
+    {3, 20, 32, 32, 16, 1, 1, 1, 1, 0, 0},  /* 1x1 on the images themselves, a window per image, 6 x 3 + 2 rows */
+    {2, 5, 48, 32, 8, 1, 1, 1, 1, 0, 0},    /* planes longer than a window */
+    {8, 10, 16, 16, 16, 1, 1, 2, 2, 0, 0},  /* 1x1 stride 2 through the column matrix */
+    {32, 120, 8, 8, 8, 3, 3, 2, 2, 1, 1},   /* 3x3 stride 2 over 8x8: column slices of 113 + 7 channels */
+    {2, 3, 16, 16, 8, 5, 5, 1, 1, 2, 2},    /* 5x5 */
 };
 #define N_SHAPES (sizeof shapes / sizeof shapes[0])
 

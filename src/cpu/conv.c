@@ -129,15 +129,16 @@ static int sc_direct_view_rows(const sc_view *v, int64_t j0, int64_t p0, int64_t
 /* The packers for this CPU (the AVX-512 ones copy runs with masked loads). */
 typedef struct sc_packers {
     sc_gemm_pack_fn b_view, bt_view;
+    void (*fill)(const sc_view *v, int64_t ci, int64_t ki, int64_t kj, const sc_seg *segs, int64_t nseg, float *out);
 } sc_packers;
 
 static sc_packers sc_packers_pick(void) {
 #ifdef SC_HAVE_AVX512_PACK
     __builtin_cpu_init();
     if (__builtin_cpu_supports("avx512f"))
-        return (sc_packers){sc_pack_b_view_avx512, sc_pack_bt_view_avx512};
+        return (sc_packers){sc_pack_b_view_avx512, sc_pack_bt_view_avx512, sc_view_fill_avx512};
 #endif
-    return (sc_packers){sc_pack_b_view_generic, sc_pack_bt_view_generic};
+    return (sc_packers){sc_pack_b_view_generic, sc_pack_bt_view_generic, sc_view_fill_generic};
 }
 
 /* B = the view read in place (sc_bdirect): the panel [j0, j0 + 32) as two halves of 16
@@ -287,44 +288,26 @@ typedef struct sc_col_job {
     int64_t cols, c0, cn;
 } sc_col_job;
 
-/* Valid output columns [lo, hi) of a row whose input column is o * stride + off. */
-static void sc_valid_range(int64_t ow, int64_t stride, int64_t off, int64_t w, int64_t *lo, int64_t *hi) {
-    int64_t a = off >= 0 ? 0 : (-off + stride - 1) / stride;
-    int64_t b = w - off <= 0 ? 0 : (w - off + stride - 1) / stride; /* first o with o s + off >= w */
-    if (b > ow) b = ow;
-    if (a > b) a = b;
-    *lo = a;
-    *hi = b;
-}
-
+/* One (image, channel) of the chunk per item: its kk rows of col, a run of output rows at a
+ * time, filled as the packers fill their panels (masked loads; permutes for stride 2). */
+#define SC_IM2COL_ROWS 64 /* output rows per run */
 static void sc_im2col_task(void *arg, int64_t begin, int64_t end, int worker) {
     const sc_col_job *j = arg;
     const supcon_conv_desc *d = j->d;
+    const sc_view v = sc_view_of(j->x, d->c_in, d->h, d->w, d->kh, d->kw, d->stride_h, d->stride_w, d->pad_h,
+                                 d->pad_w);
+    const sc_packers pk = sc_packers_pick();
+    sc_seg segs[SC_IM2COL_ROWS];
     for (int64_t t = begin; t < end; t++) {
         const int64_t img = t / j->cn, c = t % j->cn;
-        const float *xp = j->x + (img * d->c_in + j->c0 + c) * j->hw; /* (h, w) */
-        for (int64_t ki = 0; ki < d->kh; ki++)
-            for (int64_t kj = 0; kj < d->kw; kj++) {
-                float *row = j->col + (c * j->kk + ki * d->kw + kj) * j->cols + img * j->ohw; /* (oh, ow) */
-                const int64_t off = kj - d->pad_w;
-                int64_t lo, hi;
-                sc_valid_range(j->ow, d->stride_w, off, d->w, &lo, &hi);
-                for (int64_t oy = 0; oy < j->oh; oy++) {
-                    float *dst = row + oy * j->ow;
-                    const int64_t iy = oy * d->stride_h - d->pad_h + ki;
-                    if (iy < 0 || iy >= d->h) {
-                        memset(dst, 0, (size_t)j->ow * sizeof(float));
-                        continue;
-                    }
-                    const float *src = xp + iy * d->w;
-                    for (int64_t ox = 0; ox < lo; ox++) dst[ox] = 0.0f;
-                    if (d->stride_w == 1 && hi > lo)
-                        memcpy(dst + lo, src + lo + off, (size_t)(hi - lo) * sizeof(float));
-                    else
-                        for (int64_t ox = lo; ox < hi; ox++) dst[ox] = src[ox * d->stride_w + off];
-                    for (int64_t ox = hi; ox < j->ow; ox++) dst[ox] = 0.0f;
-                }
-            }
+        for (int64_t oy0 = 0; oy0 < j->oh; oy0 += SC_IM2COL_ROWS) {
+            const int64_t rows = j->oh - oy0 < SC_IM2COL_ROWS ? j->oh - oy0 : SC_IM2COL_ROWS;
+            const int64_t j0 = img * j->ohw + oy0 * j->ow, nseg = sc_segments(&v, j0, rows * j->ow, segs);
+            for (int64_t ki = 0; ki < d->kh; ki++)
+                for (int64_t kj = 0; kj < d->kw; kj++)
+                    pk.fill(&v, j->c0 + c, ki, kj, segs, nseg,
+                            j->col + (c * j->kk + ki * d->kw + kj) * j->cols + j0);
+        }
     }
 }
 
@@ -611,6 +594,76 @@ static int sc_dw3_fits(const supcon_conv_desc *d) {
     return k3p1 && (s1 || s2) && sc_dw3_available();
 }
 
+/* Other filter gradients with planes of whole vectors: the lane kernel (conv_avx512.c) over
+ * the column matrix, chunk by chunk and slice by slice as the GEMM route, or over the images
+ * themselves for a 1x1 stride-1 convolution; dW is added to in place, not through dW^T. */
+#define SC_DWL_ROWS 96 /* column-matrix rows per item */
+
+typedef struct sc_dwl_job {
+    sc_dwl_args a;
+    int64_t oblocks, rows;
+} sc_dwl_job;
+
+static void sc_dwl_task(void *arg, int64_t begin, int64_t end, int worker) {
+    const sc_dwl_job *j = arg;
+    for (int64_t t = begin; t < end; t++) {
+        const int64_t r0 = t / j->oblocks * SC_DWL_ROWS, nr = j->rows - r0 < SC_DWL_ROWS ? j->rows - r0 : SC_DWL_ROWS;
+        sc_dwl_block_avx512(&j->a, t % j->oblocks * SC_DW3_OB, r0, nr);
+    }
+}
+
+/* With fewer pixels than SC_DWL_MIN_PIXELS in all, each tree of lane sums serves too few
+ * vectors, and the GEMM route (its depth the pixels) is faster. */
+#define SC_DWL_MIN_PIXELS 512
+static int sc_dwl_fits(const supcon_conv_desc *d) {
+    const int64_t ohw = supcon_conv_out_h(d) * supcon_conv_out_w(d);
+    return ohw % 16 == 0 && d->n * ohw >= SC_DWL_MIN_PIXELS && d->c_out % SC_DW3_OB == 0 && sc_dw3_available();
+}
+
+static void sc_dwl_run(sc_cpu *st, sc_dwl_job *j) {
+    sc_pool_run(st->pool, j->oblocks * ((j->rows + SC_DWL_ROWS - 1) / SC_DWL_ROWS), 1, sc_dwl_task, j);
+}
+
+static void sc_dw_lanes(sc_cpu *st, const supcon_conv_desc *d, float *dw, const float *dy, const float *x,
+                        float *col) {
+    const int64_t oh = supcon_conv_out_h(d), ow = supcon_conv_out_w(d), ohw = oh * ow, hw = d->h * d->w;
+    const int64_t kk = d->kh * d->kw, k = d->c_in * kk;
+    sc_dwl_job j = {.a = {.dw = dw, .ldw = k, .dy_img = d->c_out * ohw, .ohw = ohw}, .oblocks = d->c_out / SC_DW3_OB};
+    if (kk == 1 && d->stride_h == 1 && d->stride_w == 1 && d->pad_h == 0 && d->pad_w == 0) {
+        /* the images are the column matrix; chunks of a window, whose planes the items share */
+        const int64_t nb = ohw < SC_DWL_WINDOW ? SC_DWL_WINDOW / ohw : 1;
+        for (int64_t i0 = 0; i0 < d->n; i0 += nb) {
+            j.a.dy = dy + i0 * d->c_out * ohw;
+            j.a.col = x + i0 * d->c_in * hw;
+            j.a.col_img = d->c_in * hw;
+            j.a.col_row = hw;
+            j.a.n_img = d->n - i0 < nb ? d->n - i0 : nb;
+            j.rows = d->c_in;
+            sc_dwl_run(st, &j);
+        }
+        return;
+    }
+    int64_t nb, cs;
+    sc_dw_chunks(d, ohw, &nb, &cs);
+    for (int64_t i0 = 0; i0 < d->n; i0 += nb) {
+        const int64_t cnt = d->n - i0 < nb ? d->n - i0 : nb, cols = cnt * ohw;
+        for (int64_t c0 = 0; c0 < d->c_in; c0 += cs) {
+            const int64_t cn = d->c_in - c0 < cs ? d->c_in - c0 : cs;
+            sc_col_job cj = {.d = d, .oh = oh, .ow = ow, .ohw = ohw, .hw = hw, .kk = kk,
+                             .x = x + i0 * d->c_in * hw, .col = col, .cols = cols, .c0 = c0, .cn = cn};
+            sc_pool_run(st->pool, cnt * cn, sc_grain(kk * ohw), sc_im2col_task, &cj);
+            j.a.dw = dw + c0 * kk;
+            j.a.dy = dy + i0 * d->c_out * ohw;
+            j.a.col = col;
+            j.a.col_img = ohw;
+            j.a.col_row = cols;
+            j.a.n_img = cnt;
+            j.rows = cn * kk;
+            sc_dwl_run(st, &j);
+        }
+    }
+}
+
 supcon_status sc_cpu_conv2d_backward_filter(void *state, const supcon_conv_desc *d, float *dweight,
                                             const float *dy, const float *x, void *ws, size_t ws_bytes) {
     sc_cpu *st = state;
@@ -622,6 +675,10 @@ supcon_status sc_cpu_conv2d_backward_filter(void *state, const supcon_conv_desc 
         const int short_rows = d->stride_h == 1 && d->w < 16;
         sc_dw3_job j = {d, dweight, x, dy, short_rows ? 1 : (d->c_in + SC_DW3_CB - 1) / SC_DW3_CB};
         sc_pool_run(st->pool, d->c_out / SC_DW3_OB * j.cblocks, 1, sc_dw3_task, &j);
+        return SUPCON_OK;
+    }
+    if (sc_dwl_fits(d)) {
+        sc_dw_lanes(st, d, dweight, dy, x, col);
         return SUPCON_OK;
     }
     const int64_t oh = supcon_conv_out_h(d), ow = supcon_conv_out_w(d), ohw = oh * ow, kk = d->kh * d->kw;

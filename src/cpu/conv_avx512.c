@@ -221,6 +221,60 @@ void sc_dw3s2_block_avx512(float *dw, const float *x, const float *dy, int64_t n
     sc_dw3_add_lanes(dw, acc, c_in, o0, c0, nc);
 }
 
+/* Any other filter gradient whose planes are whole vectors (oh ow a multiple of 16), from the
+ * column matrix or the images themselves: dW[o][r] += the sum over pixels of dy[o] col[r],
+ * pixels along the lanes, so that neither operand is transposed (the GEMM route packs dy
+ * transposed and adds dW^T back). A window of at most SC_DWL_WINDOW pixels of the block's dy
+ * planes is copied side by side (it stays in L1); rows of col go three at a time with 24
+ * accumulators, whose lanes one tree adds per window. */
+__attribute__((target("avx512f")))
+void sc_dwl_block_avx512(const sc_dwl_args *g, int64_t o0, int64_t r0, int64_t nr) {
+    float dpk[OB * SC_DWL_WINDOW] __attribute__((aligned(64)));
+    const int64_t ohw = g->ohw, win = SC_DWL_WINDOW;
+    for (int64_t img = 0, pix = 0; img < g->n_img;) {
+        /* the window: images [img, img + ni), pixels [pix, pix + np) of each */
+        const int64_t ni = ohw <= win ? (win / ohw < g->n_img - img ? win / ohw : g->n_img - img) : 1;
+        const int64_t np = ohw <= win ? ohw : (win < ohw - pix ? win : ohw - pix);
+        for (int64_t i = 0; i < ni; i++)
+            for (int u = 0; u < OB; u++)
+                for (int64_t e = 0; e < np; e += 16) {
+                    __m512 v = _mm512_loadu_ps(g->dy + (img + i) * g->dy_img + (o0 + u) * ohw + pix + e);
+                    __asm__("" : "+v"(v)); /* vector moves: as a memcpy call per 64 bytes it cost more */
+                    _mm512_store_ps(dpk + u * win + i * np + e, v);
+                }
+        for (int64_t r = r0; r < r0 + nr; r += 3) {
+            const int64_t rb = r0 + nr - r < 3 ? r0 + nr - r : 3;
+            __m512 a[OB][3];
+            for (int u = 0; u < OB; u++) a[u][0] = a[u][1] = a[u][2] = _mm512_setzero_ps();
+            for (int64_t i = 0; i < ni; i++) {
+                const float *c0 = g->col + (img + i) * g->col_img + r * g->col_row + pix;
+                const float *c1 = rb > 1 ? c0 + g->col_row : c0, *c2 = rb > 2 ? c0 + 2 * g->col_row : c0;
+                const float *dp = dpk + i * np;
+                for (int64_t e = 0; e < np; e += 16) {
+                    const __m512 x0 = _mm512_loadu_ps(c0 + e), x1 = _mm512_loadu_ps(c1 + e);
+                    const __m512 x2 = _mm512_loadu_ps(c2 + e);
+                    SC_DW3_FMAS(a, dp + e, win, x0, x1, x2)
+                }
+            }
+            __m512 t[32];
+            for (int u = 0; u < OB; u++)
+                for (int q = 0; q < 3; q++) t[u * 3 + q] = a[u][q];
+            for (int q = OB * 3; q < 32; q++) t[q] = _mm512_setzero_ps();
+            float sums[32];
+            sc_hsum16(t, sums);
+            sc_hsum16(t + 16, sums + 16);
+            for (int u = 0; u < OB; u++)
+                for (int64_t q = 0; q < rb; q++) g->dw[(o0 + u) * g->ldw + r + q] += sums[u * 3 + q];
+        }
+        if (ohw <= win) {
+            img += ni;
+        } else if ((pix += np) == ohw) {
+            pix = 0;
+            img++;
+        }
+    }
+}
+
 int sc_dw3_available(void) {
     __builtin_cpu_init();
     return __builtin_cpu_supports("avx512f");
@@ -232,5 +286,6 @@ void sc_dw3_short_avx512(float *dw, const float *x, const float *dy, int64_t n, 
                          int64_t h, int64_t w, int64_t o0) {}
 void sc_dw3s2_block_avx512(float *dw, const float *x, const float *dy, int64_t n, int64_t c_in, int64_t c_out,
                            int64_t h, int64_t w, int64_t o0, int64_t c0, int64_t nc) {}
+void sc_dwl_block_avx512(const sc_dwl_args *g, int64_t o0, int64_t r0, int64_t nr) {}
 int sc_dw3_available(void) { return 0; }
 #endif

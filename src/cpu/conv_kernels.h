@@ -28,6 +28,20 @@ void sc_dw3_short_avx512(float *dw, const float *x, const float *dy, int64_t n, 
  * fixed order: images, output rows, then the 16 lanes. */
 void sc_dw3s2_block_avx512(float *dw, const float *x, const float *dy, int64_t n, int64_t c_in, int64_t c_out,
                            int64_t h, int64_t w, int64_t o0, int64_t c0, int64_t nc);
+/* Any filter gradient with planes of whole vectors (ohw a multiple of 16), pixels along the
+ * lanes: dw[(o0 + u) ldw + r] += sum over the n_img images and ohw pixels of dy(o0 + u) times
+ * col(r), for u < SC_DW3_OB and r in [r0, r0 + nr). Image i's plane of output channel o is at
+ * dy + i dy_img + o ohw; its row r of the column matrix (or its input plane r, for a 1x1
+ * stride-1 convolution) at col + i col_img + r col_row. Sums in a fixed order: pixels in
+ * windows of SC_DWL_WINDOW, each window's lanes by one tree, the windows into dw in order. */
+#define SC_DWL_WINDOW 1024
+typedef struct sc_dwl_args {
+    float *dw;
+    int64_t ldw;
+    const float *dy, *col;
+    int64_t dy_img, col_img, col_row, ohw, n_img;
+} sc_dwl_args;
+void sc_dwl_block_avx512(const sc_dwl_args *g, int64_t o0, int64_t r0, int64_t nr);
 /* The lanes of the 16-pixel vector at pixel q of a plane of rows of w < 16 pixels (16 / w
  * rows to a vector, q a multiple of w) whose input row ki - 1 rows away lies in the image's
  * h rows: the load masks of both in-place 3x3 kernels over short rows (conv.c fills them
