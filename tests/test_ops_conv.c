@@ -107,6 +107,8 @@ static const supcon_conv_desc shapes[] = {
     {8, 10, 16, 16, 16, 1, 1, 2, 2, 0, 0},  /* 1x1 stride 2 through the column matrix */
     {32, 120, 8, 8, 8, 3, 3, 2, 2, 1, 1},   /* 3x3 stride 2 over 8x8: column slices of 113 + 7 channels */
     {2, 3, 16, 16, 8, 5, 5, 1, 1, 2, 2},    /* 5x5 */
+    {65, 3, 4, 4, 256, 3, 3, 1, 1, 1, 1},   /* short-row filter gradient, 32 blocks: chunks of 64 + 1 images */
+    {17, 2, 8, 8, 256, 3, 3, 1, 1, 1, 1},   /* ... 8-wide rows: chunks of 16 + 1 */
 };
 #define N_SHAPES (sizeof shapes / sizeof shapes[0])
 
