@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <cmocka.h>
 
+#include "gemm.h"
 #include "test_ops_util.h"
 
 /* ---- the reference: the definition, loop by loop, in double ------------------------------ */
@@ -190,6 +191,22 @@ static void test_matches_reference_portable_kernel(void **unused) {
     unsetenv("SUPCON_CPU_GEMM");
 }
 
+/* CPUs with AVX2 but not AVX-512 run the GEMM's 6 x 16 kernel on packed panels (16-column
+ * tiles, halves of 8): forced here where the CPU has it. */
+static void test_matches_reference_avx2_kernel(void **unused) {
+    setenv("SUPCON_CPU_GEMM", "avx2", 1);
+    void *st = to_state(2);
+    assert_non_null(st);
+    const int have = strcmp(sc_gemm_kernel_name(), "avx2") == 0;
+    for (size_t s = 0; have && s < N_SHAPES; s++) {
+        const double e = check_shape(st, &shapes[s], 500 + s);
+        if (!(e < 2e-6)) fail_msg("shape %zu: error %g", s, e);
+    }
+    to_close(st);
+    unsetenv("SUPCON_CPU_GEMM");
+    if (!have) skip(); /* no AVX2 on this CPU: reported as skipped, not passed */
+}
+
 /* L = sum y . proj, so dL/dy = proj. */
 static double ref_objective(const supcon_conv_desc *d, const double *x, const double *w, const double *proj,
                             double *ybuf) {
@@ -318,6 +335,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_matches_reference),
         cmocka_unit_test(test_matches_reference_portable_kernel),
+        cmocka_unit_test(test_matches_reference_avx2_kernel),
         cmocka_unit_test(test_reference_gradients_finite_differences),
         cmocka_unit_test(test_matches_pytorch),
         cmocka_unit_test(test_thread_count_does_not_change_results),

@@ -21,14 +21,17 @@
 #define SC_TILE_MAX (SC_MR_MAX * SC_NR_MAX)
 
 /* The vector kernel for this CPU, or NULL: then the BLAS does the work (other ISAs, or
- * SUPCON_CPU_GEMM=blas to compare against it). */
+ * SUPCON_CPU_GEMM=blas to compare against it). SUPCON_CPU_GEMM=avx2 takes the AVX2 kernel
+ * on an AVX-512 CPU, so that its path is tested where the AVX-512 one would be chosen. */
 static const sc_ukernel_desc *sc_pick_kernel(void) {
     const char *env = getenv("SUPCON_CPU_GEMM");
     if (env && strcmp(env, "blas") == 0) return NULL;
 #if defined(__x86_64__) && defined(__GNUC__)
     __builtin_cpu_init();
+    const int avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    if (env && strcmp(env, "avx2") == 0 && avx2) return &sc_ukernel_avx2;
     if (__builtin_cpu_supports("avx512f")) return &sc_ukernel_avx512;
-    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return &sc_ukernel_avx2;
+    if (avx2) return &sc_ukernel_avx2;
 #endif
     return NULL;
 }
