@@ -245,6 +245,17 @@ static void sc_dw_chunks(const supcon_conv_desc *d, int64_t ohw, int64_t *nb, in
     *nb = b < 1 ? 1 : b;
 }
 
+/* Images per chunk: the block's dy planes of a chunk fit SC_DW3_PACK floats (L1), and the
+ * chunk's packed x (three copies) SC_DW3S_CAP floats (8 MB: 64 images of 512 channels of 4x4
+ * in one chunk; each chunk ends in a tree of lane sums per channel and kernel row). */
+#define SC_DW3S_CAP ((int64_t)1 << 21)
+static int64_t sc_dw3s_chunk(const supcon_conv_desc *d) {
+    const int64_t hw = d->h * d->w;
+    int64_t b = SC_DW3_PACK / hw;
+    while (b > 1 && 3 * d->c_in * b * hw > SC_DW3S_CAP) b--;
+    return b > d->n ? (d->n > 0 ? d->n : 1) : b;
+}
+
 /* Floats of the column buffer (strided backward data, filter gradient) and of dW^T. */
 static void sc_ws_parts(const supcon_conv_desc *d, size_t *col, size_t *dwt) {
     const int64_t oh = supcon_conv_out_h(d), ow = supcon_conv_out_w(d), kk = d->kh * d->kw;
@@ -254,6 +265,10 @@ static void sc_ws_parts(const supcon_conv_desc *d, size_t *col, size_t *dwt) {
     if (d->stride_h > 1 || d->stride_w > 1) { /* the phase planes of a chunk */
         const size_t c2 = sc_round16((size_t)(sc_phase_chunk(d) * d->c_in * d->h * d->w));
         if (c2 > *col) *col = c2;
+    }
+    if (d->w < 16 && d->h * d->w <= SC_DW3_PACK) { /* rows of 8 or 4: a chunk's packed x */
+        const size_t c3 = sc_round16((size_t)(3 * d->c_in * sc_dw3s_chunk(d) * d->h * d->w));
+        if (c3 > *col) *col = c3;
     }
     *dwt = sc_round16((size_t)(d->c_in * kk * d->c_out));
 }
@@ -558,16 +573,10 @@ typedef struct sc_dw3_job {
     int64_t cblocks;
 } sc_dw3_job;
 
-/* One item: SC_DW3_OB output channels times SC_DW3_CB input channels, over all images; with
- * rows of 8 or 4, SC_DW3_OB output channels times every input channel. */
+/* One item: SC_DW3_OB output channels times SC_DW3_CB input channels, over all images. */
 static void sc_dw3_task(void *arg, int64_t begin, int64_t end, int worker) {
     const sc_dw3_job *j = arg;
     const supcon_conv_desc *d = j->d;
-    if (d->stride_h == 1 && d->w < 16) {
-        for (int64_t t = begin; t < end; t++)
-            sc_dw3_short_avx512(j->dw, j->x, j->dy, d->n, d->c_in, d->c_out, d->h, d->w, t * SC_DW3_OB);
-        return;
-    }
     for (int64_t t = begin; t < end; t++) {
         /* stride 2: input-channel blocks outermost, so that neighbouring items share x's planes
          * (four times the size of dy's) */
@@ -579,6 +588,39 @@ static void sc_dw3_task(void *arg, int64_t begin, int64_t end, int worker) {
             sc_dw3s2_block_avx512(j->dw, j->x, j->dy, d->n, d->c_in, d->c_out, d->h, d->w, o0, c0, nc);
         else
             sc_dw3_block_avx512(j->dw, j->x, j->dy, d->n, d->c_in, d->c_out, d->h, d->w, o0, c0, nc);
+    }
+}
+
+/* Rows of 8 or 4, a chunk of images: items of SC_DW3_CB input channels copy their planes
+ * into xpk (sc_dw3_short_pack_avx512), then items of SC_DW3_OB output channels run over all
+ * of them. */
+typedef struct sc_dw3s_job {
+    const supcon_conv_desc *d;
+    float *dw, *xpk;
+    const float *x, *dy; /* the chunk's first image */
+    int64_t cnt;
+} sc_dw3s_job;
+
+static void sc_dw3s_pack_task(void *arg, int64_t begin, int64_t end, int worker) {
+    const sc_dw3s_job *j = arg;
+    const int64_t c1 = end * SC_DW3_CB < j->d->c_in ? end * SC_DW3_CB : j->d->c_in;
+    sc_dw3_short_pack_avx512(j->xpk, j->x, j->cnt, j->d->c_in, j->d->h, j->d->w, begin * SC_DW3_CB, c1);
+}
+
+static void sc_dw3s_task(void *arg, int64_t begin, int64_t end, int worker) {
+    const sc_dw3s_job *j = arg;
+    const supcon_conv_desc *d = j->d;
+    for (int64_t t = begin; t < end; t++)
+        sc_dw3_short_avx512(j->dw, j->xpk, j->dy, j->cnt, d->c_in, d->c_out, d->h, d->w, t * SC_DW3_OB);
+}
+
+static void sc_dw3_short(sc_cpu *st, const supcon_conv_desc *d, float *dw, const float *dy, const float *x,
+                         float *xpk) {
+    const int64_t hw = d->h * d->w, nb = sc_dw3s_chunk(d);
+    for (int64_t i0 = 0; i0 < d->n; i0 += nb) {
+        sc_dw3s_job j = {d, dw, xpk, x + i0 * d->c_in * hw, dy + i0 * d->c_out * hw, d->n - i0 < nb ? d->n - i0 : nb};
+        sc_pool_run(st->pool, (d->c_in + SC_DW3_CB - 1) / SC_DW3_CB, 1, sc_dw3s_pack_task, &j);
+        sc_pool_run(st->pool, d->c_out / SC_DW3_OB, 1, sc_dw3s_task, &j);
     }
 }
 
@@ -672,8 +714,11 @@ supcon_status sc_cpu_conv2d_backward_filter(void *state, const supcon_conv_desc 
     if (s != SUPCON_OK) return s;
     if (d->n <= 0) return SUPCON_OK;
     if (sc_dw3_fits(d)) {
-        const int short_rows = d->stride_h == 1 && d->w < 16;
-        sc_dw3_job j = {d, dweight, x, dy, short_rows ? 1 : (d->c_in + SC_DW3_CB - 1) / SC_DW3_CB};
+        if (d->stride_h == 1 && d->w < 16) {
+            sc_dw3_short(st, d, dweight, dy, x, col);
+            return SUPCON_OK;
+        }
+        sc_dw3_job j = {d, dweight, x, dy, (d->c_in + SC_DW3_CB - 1) / SC_DW3_CB};
         sc_pool_run(st->pool, d->c_out / SC_DW3_OB * j.cblocks, 1, sc_dw3_task, &j);
         return SUPCON_OK;
     }

@@ -21,6 +21,27 @@
         a[u][2] = _mm512_fmadd_ps(dv, (R), a[u][2]);                                                       \
     }
 
+/* sums[u * 3 + q] = the sum of a[u][q]'s 16 lanes, by two trees of 16. */
+__attribute__((target("avx512f"))) static void sc_hsum16(const __m512 *v, float *out);
+__attribute__((target("avx512f")))
+static inline void sc_sum24(__m512 a[OB][3], float sums[32]) {
+    __m512 t[32];
+    for (int u = 0; u < OB; u++)
+        for (int q = 0; q < 3; q++) t[u * 3 + q] = a[u][q];
+    for (int q = OB * 3; q < 32; q++) t[q] = _mm512_setzero_ps();
+    sc_hsum16(t, sums);
+    sc_hsum16(t + 16, sums + 16);
+}
+
+/* dw[o0 + u][c][ki][kj] += the sum of a[u][kj]'s 16 lanes. */
+__attribute__((target("avx512f")))
+static inline void sc_dw3_add_sums(float *dw, __m512 a[OB][3], int64_t c_in, int64_t o0, int64_t c, int ki) {
+    float sums[32];
+    sc_sum24(a, sums);
+    for (int u = 0; u < OB; u++)
+        for (int kj = 0; kj < 3; kj++) dw[((o0 + u) * c_in + c) * 9 + ki * 3 + kj] += sums[u * 3 + kj];
+}
+
 /* dw[o0 + u][c0 + c][ki][kj] += the sum of acc's 16 lanes for (c, ki, u, kj), in lane order. */
 static void sc_dw3_add_lanes(float *dw, const float *acc, int64_t c_in, int64_t o0, int64_t c0, int64_t nc) {
     for (int64_t c = 0; c < nc; c++)
@@ -90,64 +111,59 @@ static void sc_hsum16(const __m512 *v, float *out) {
     _mm512_storeu_ps(out, _mm512_permutexvar_ps(order, sums));
 }
 
+/* Rows of 8 or 4, a chunk of images: every input channel's planes three times, shifted a row
+ * up, not, and a row down (masked loads zero the rows outside the image), each in its own
+ * aligned copy, channel-major: xpk + ((c * 3 + ki) * cnt + i) * hw. One pass for all the
+ * blocks of output channels (each image's plane is another page: gathered once, they are
+ * read as one run by every block). */
+__attribute__((target("avx512f")))
+void sc_dw3_short_pack_avx512(float *xpk, const float *x, int64_t cnt, int64_t c_in, int64_t h, int64_t w,
+                              int64_t c0, int64_t c1) {
+    const int64_t hw = h * w, nv = hw / 16;
+    unsigned rows_in[3][4];
+    for (int ki = 0; ki < 3; ki++)
+        for (int64_t v = 0; v < nv; v++) rows_in[ki][v] = sc_conv3_rows_in(16 * v, w, h, ki);
+    for (int64_t c = c0; c < c1; c++)
+        for (int64_t i = 0; i < cnt; i++)
+            for (int64_t v = 0; v < nv; v++)
+                for (int ki = 0; ki < 3; ki++)
+                    _mm512_store_ps(xpk + ((c * 3 + ki) * cnt + i) * hw + 16 * v,
+                                    _mm512_maskz_loadu_ps((__mmask16)rows_in[ki][v],
+                                                          x + (i * c_in + c) * hw + 16 * v + (ki - 1) * w));
+}
+
 /* Rows of 8 or 4 (LEFT, RIGHT: the lanes the column shifts keep, a row's first or last left
- * out), for one block of output channels and every input channel. Images go in chunks of
- * SC_DW3_PACK / hw: the block's dy planes of a chunk are copied side by side once (in place
- * they lie c_out planes apart, 32 KB at 4x4 x 512 channels, all in one L1 set), then each
- * input channel's x planes three times, shifted a row up, not, and a row down (masked loads
- * zero the rows outside the image), and each (channel, kernel row) runs over the chunk with
+ * out), one block of output channels over the chunk's packed x: the block's dy planes of the
+ * chunk are copied side by side once (in place they lie c_out planes apart, 32 KB at 4x4 x
+ * 512 channels, all in one L1 set), and each (channel, kernel row) runs over the chunk with
  * its 24 accumulators in registers; their sums go into dw once per chunk. */
 #define SC_DW3_SHORT(LEFT, RIGHT)                                                                         \
-    for (int64_t i0 = 0; i0 < n; i0 += nb) {                                                               \
-        const int64_t cnt = n - i0 < nb ? n - i0 : nb;                                                     \
-        for (int64_t i = 0; i < cnt; i++)                                                                  \
-            for (int64_t e = 0; e < OB * hw; e += 16)                                                      \
-                _mm512_store_ps(dpk + i * OB * hw + e, _mm512_loadu_ps(dy + ((i0 + i) * c_out + o0) * hw + e)); \
-        for (int64_t c = 0; c < c_in; c++) {                                                               \
-            /* the rows above and below, zeros outside the image, each in its own aligned copy: a    \
-             * load straddling two just-stored vectors would wait for them to reach the cache */   \
+    {                                                                                                      \
+    for (int64_t i = 0; i < cnt; i++)                                                                      \
+        for (int64_t e = 0; e < OB * hw; e += 16)                                                          \
+            _mm512_store_ps(dpk + i * OB * hw + e, _mm512_loadu_ps(dy + (i * c_out + o0) * hw + e));       \
+    for (int64_t c = 0; c < c_in; c++)                                                                     \
+        for (int ki = 0; ki < 3; ki++) {                                                                   \
+            __m512 a[OB][3];                                                                               \
+            for (int u = 0; u < OB; u++) a[u][0] = a[u][1] = a[u][2] = _mm512_setzero_ps();                \
+            const float *xk = xpk + (c * 3 + ki) * cnt * hw;                                               \
             for (int64_t i = 0; i < cnt; i++)                                                              \
-                for (int64_t v = 0; v < nv; v++)                                                           \
-                    for (int ki = 0; ki < 3; ki++)                                                         \
-                        _mm512_store_ps(xpk + (ki * nb + i) * hw + 16 * v,                                 \
-                                        _mm512_maskz_loadu_ps((__mmask16)rows_in[ki][v],                   \
-                                                              x + ((i0 + i) * c_in + c) * hw + 16 * v + (ki - 1) * w)); \
-            for (int ki = 0; ki < 3; ki++) {                                                               \
-                __m512 a[OB * 3 + 8]; /* (u, kj) in order, then 8 zeros for the second sum tree */        \
-                for (int e = 0; e < OB * 3 + 8; e++) a[e] = _mm512_setzero_ps();                           \
-                for (int64_t i = 0; i < cnt; i++)                                                          \
-                    for (int64_t v = 0; v < nv; v++) {                                                     \
-                        const __m512i x0 = _mm512_castps_si512(_mm512_load_ps(xpk + (ki * nb + i) * hw + 16 * v)); \
-                        const __m512 l = _mm512_castsi512_ps(_mm512_maskz_alignr_epi32((LEFT), x0, x0, 15)); \
-                        const __m512 cc = _mm512_castsi512_ps(x0);                                         \
-                        const __m512 r = _mm512_castsi512_ps(_mm512_maskz_alignr_epi32((RIGHT), x0, x0, 1)); \
-                        const float *dp = dpk + i * OB * hw + 16 * v;                                      \
-                        _Pragma("GCC unroll 8") for (int u = 0; u < OB; u++) {                             \
-                            __m512 dv = _mm512_load_ps(dp + u * hw);                                       \
-                            __asm__("" : "+v"(dv));                                                        \
-                            a[u * 3 + 0] = _mm512_fmadd_ps(dv, l, a[u * 3 + 0]);                           \
-                            a[u * 3 + 1] = _mm512_fmadd_ps(dv, cc, a[u * 3 + 1]);                          \
-                            a[u * 3 + 2] = _mm512_fmadd_ps(dv, r, a[u * 3 + 2]);                           \
-                        }                                                                                  \
-                    }                                                                                      \
-                float sums[32];                                                                            \
-                sc_hsum16(a, sums);                                                                        \
-                sc_hsum16(a + 16, sums + 16);                                                              \
-                for (int u = 0; u < OB; u++)                                                               \
-                    for (int kj = 0; kj < 3; kj++) dw[((o0 + u) * c_in + c) * 9 + ki * 3 + kj] += sums[u * 3 + kj]; \
-            }                                                                                              \
+                for (int64_t v = 0; v < nv; v++) {                                                         \
+                    const __m512i x0 = _mm512_castps_si512(_mm512_load_ps(xk + i * hw + 16 * v));         \
+                    const __m512 l = _mm512_castsi512_ps(_mm512_maskz_alignr_epi32((LEFT), x0, x0, 15));   \
+                    const __m512 cc = _mm512_castsi512_ps(x0);                                             \
+                    const __m512 r = _mm512_castsi512_ps(_mm512_maskz_alignr_epi32((RIGHT), x0, x0, 1));   \
+                    SC_DW3_FMAS(a, dpk + i * OB * hw + 16 * v, hw, l, cc, r)                               \
+                }                                                                                          \
+            sc_dw3_add_sums(dw, a, c_in, o0, c, ki);                                                       \
         }                                                                                                  \
     }
 
 __attribute__((target("avx512f")))
-void sc_dw3_short_avx512(float *dw, const float *x, const float *dy, int64_t n, int64_t c_in, int64_t c_out,
+void sc_dw3_short_avx512(float *dw, const float *xpk, const float *dy, int64_t cnt, int64_t c_in, int64_t c_out,
                          int64_t h, int64_t w, int64_t o0) {
-    const int64_t hw = h * w, nv = hw / 16, nb = SC_DW3_PACK / hw;
-    unsigned rows_in[3][SC_DW3_PACK / 16];
-    for (int ki = 0; ki < 3; ki++)
-        for (int64_t v = 0; v < nv; v++) rows_in[ki][v] = sc_conv3_rows_in(16 * v, w, h, ki);
+    const int64_t hw = h * w, nv = hw / 16;
     float dpk[OB * SC_DW3_PACK] __attribute__((aligned(64)));
-    float xpk[3 * SC_DW3_PACK] __attribute__((aligned(64)));
     if (w == 8)
         SC_DW3_SHORT(0xFEFE, 0x7F7F)
     else
@@ -256,13 +272,8 @@ void sc_dwl_block_avx512(const sc_dwl_args *g, int64_t o0, int64_t r0, int64_t n
                     SC_DW3_FMAS(a, dp + e, win, x0, x1, x2)
                 }
             }
-            __m512 t[32];
-            for (int u = 0; u < OB; u++)
-                for (int q = 0; q < 3; q++) t[u * 3 + q] = a[u][q];
-            for (int q = OB * 3; q < 32; q++) t[q] = _mm512_setzero_ps();
             float sums[32];
-            sc_hsum16(t, sums);
-            sc_hsum16(t + 16, sums + 16);
+            sc_sum24(a, sums);
             for (int u = 0; u < OB; u++)
                 for (int64_t q = 0; q < rb; q++) g->dw[(o0 + u) * g->ldw + r + q] += sums[u * 3 + q];
         }
@@ -282,7 +293,9 @@ int sc_dw3_available(void) {
 #else
 void sc_dw3_block_avx512(float *dw, const float *x, const float *dy, int64_t n, int64_t c_in, int64_t c_out,
                          int64_t h, int64_t w, int64_t o0, int64_t c0, int64_t nc) {}
-void sc_dw3_short_avx512(float *dw, const float *x, const float *dy, int64_t n, int64_t c_in, int64_t c_out,
+void sc_dw3_short_pack_avx512(float *xpk, const float *x, int64_t cnt, int64_t c_in, int64_t h, int64_t w,
+                              int64_t c0, int64_t c1) {}
+void sc_dw3_short_avx512(float *dw, const float *xpk, const float *dy, int64_t cnt, int64_t c_in, int64_t c_out,
                          int64_t h, int64_t w, int64_t o0) {}
 void sc_dw3s2_block_avx512(float *dw, const float *x, const float *dy, int64_t n, int64_t c_in, int64_t c_out,
                            int64_t h, int64_t w, int64_t o0, int64_t c0, int64_t nc) {}

@@ -15,12 +15,17 @@
  * alignment works). Sums run in a fixed order: images, rows, then the 16 lanes. */
 void sc_dw3_block_avx512(float *dw, const float *x, const float *dy, int64_t n, int64_t c_in, int64_t c_out,
                          int64_t h, int64_t w, int64_t o0, int64_t c0, int64_t nc);
-/* Rows of 8 or 4 in planes of 1 to 4 vectors of 16 (hw <= 64): dw += the entries for output
- * channels [o0, o0 + SC_DW3_OB) and every input channel, over all n images. Sums in a fixed
- * order: lanes over the images of chunks of SC_DW3_PACK / hw, each chunk's lanes added by
- * one tree, the chunks into dw in order. */
+/* Rows of 8 or 4 in planes of 1 to 4 vectors of 16 (hw <= 64), a chunk of cnt <=
+ * SC_DW3_PACK / hw images at a time (x and dy point at the chunk's first image): first
+ * sc_dw3_short_pack_avx512 writes input channels [c0, c1) of x, shifted a row up, not and
+ * down, into xpk (3 c_in cnt hw floats, 64-byte aligned, channel-major); then
+ * sc_dw3_short_avx512 adds into dw the entries for output channels [o0, o0 + SC_DW3_OB)
+ * and every input channel. Sums in a fixed order: lanes over the chunk's images, one tree
+ * for the lanes, the chunks into dw in order. */
 #define SC_DW3_PACK 1024
-void sc_dw3_short_avx512(float *dw, const float *x, const float *dy, int64_t n, int64_t c_in, int64_t c_out,
+void sc_dw3_short_pack_avx512(float *xpk, const float *x, int64_t cnt, int64_t c_in, int64_t h, int64_t w,
+                              int64_t c0, int64_t c1);
+void sc_dw3_short_avx512(float *dw, const float *xpk, const float *dy, int64_t cnt, int64_t c_in, int64_t c_out,
                          int64_t h, int64_t w, int64_t o0);
 /* Stride 2, padding 1, rows of 32 or 16 input pixels (h even; with 16, h a multiple of 4):
  * dw += the entries for output channels [o0, o0 + SC_DW3_OB) and input channels
