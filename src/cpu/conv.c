@@ -233,7 +233,6 @@ static int64_t sc_phase_chunk(const supcon_conv_desc *d) {
     return b < 1 ? 1 : b;
 }
 
-
 /* The filter gradient: images per chunk and channels per slice of its column matrix. */
 static void sc_dw_chunks(const supcon_conv_desc *d, int64_t ohw, int64_t *nb, int64_t *cs) {
     const int64_t kk = d->kh * d->kw;
@@ -256,6 +255,8 @@ static int64_t sc_dw3s_chunk(const supcon_conv_desc *d) {
     return b > d->n ? (d->n > 0 ? d->n : 1) : b;
 }
 
+static int sc_dw3_fits(const supcon_conv_desc *d);
+
 /* Floats of the column buffer (strided backward data, filter gradient) and of dW^T. */
 static void sc_ws_parts(const supcon_conv_desc *d, size_t *col, size_t *dwt) {
     const int64_t oh = supcon_conv_out_h(d), ow = supcon_conv_out_w(d), kk = d->kh * d->kw;
@@ -266,7 +267,7 @@ static void sc_ws_parts(const supcon_conv_desc *d, size_t *col, size_t *dwt) {
         const size_t c2 = sc_round16((size_t)(sc_phase_chunk(d) * d->c_in * d->h * d->w));
         if (c2 > *col) *col = c2;
     }
-    if (d->w < 16 && d->h * d->w <= SC_DW3_PACK) { /* rows of 8 or 4: a chunk's packed x */
+    if (sc_dw3_fits(d) && d->stride_h == 1 && d->w < 16) { /* rows of 8 or 4: a chunk's packed x */
         const size_t c3 = sc_round16((size_t)(3 * d->c_in * sc_dw3s_chunk(d) * d->h * d->w));
         if (c3 > *col) *col = c3;
     }
