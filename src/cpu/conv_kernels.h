@@ -1,6 +1,8 @@
-/* The convolution's own AVX-512 kernels (conv_avx512.c): the filter gradient of the 3x3,
- * stride-1, padding-1 convolution over rows of 32 or 16 pixels, read in place, or of 8 or 4
- * in planes of 1 to 4 whole 16-pixel vectors, copied chunk by chunk. */
+/* The convolution's own AVX-512 kernels (conv_avx512.c), all filter gradients with the
+ * pixels along the vector lanes: the 3x3, padding-1 convolution with stride 1 over rows of
+ * 32 or 16 pixels (read in place) or of 8 or 4 (x packed chunk by chunk), or with stride 2
+ * over rows of 32 or 16; and any shape whose planes are whole vectors, from its column
+ * matrix (the lane kernel). */
 #ifndef SUPCON_CPU_CONV_KERNELS_H
 #define SUPCON_CPU_CONV_KERNELS_H
 
