@@ -1,10 +1,12 @@
 /* The worker pool hands out every item exactly once, with any thread count and grain, and
  * can be reused many times. */
+#define _POSIX_C_SOURCE 200809L
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdlib.h>
+#include <time.h>
 #include <cmocka.h>
 
 #include "pool.h"
@@ -46,6 +48,27 @@ static void test_every_item_once(void **st) {
     }
 }
 
+static void square(void *arg, int64_t begin, int64_t end, int worker) {
+    int64_t *out = arg; /* plain stores: the caller must see them once the region returns */
+    for (int64_t i = begin; i < end; i++) out[i] = i * i;
+}
+
+/* Workers poll for a while after a region, then sleep: regions right after each other (found
+ * while polling) and regions after a pause (workers asleep) must both run every item, and
+ * the workers' plain stores must be visible to the caller afterwards. */
+static void test_regions_back_to_back_and_after_sleep(void **st) {
+    sc_pool *pool = sc_pool_create(3);
+    assert_non_null(pool);
+    int64_t out[257];
+    for (int rep = 0; rep < 40; rep++) {
+        for (int i = 0; i < 257; i++) out[i] = -1;
+        sc_pool_run(pool, 257, 1 + rep % 5, square, out);
+        for (int64_t i = 0; i < 257; i++) assert_int_equal(out[i], i * i);
+        if (rep % 4 == 3) nanosleep(&(struct timespec){0, 3000000}, NULL); /* far longer than the polling */
+    }
+    sc_pool_destroy(pool);
+}
+
 static void test_default_size_and_destroy_null(void **st) {
     sc_pool *pool = sc_pool_create(0);
     assert_non_null(pool);
@@ -57,6 +80,7 @@ static void test_default_size_and_destroy_null(void **st) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_every_item_once),
+        cmocka_unit_test(test_regions_back_to_back_and_after_sleep),
         cmocka_unit_test(test_default_size_and_destroy_null),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

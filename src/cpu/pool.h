@@ -1,6 +1,7 @@
 /* A small fork-join worker pool owned by one CPU context (never global). The calling thread
- * takes part in the work; idle workers sleep on a condition variable, so they leave the
- * cores to OpenBLAS's own threads between parallel regions. */
+ * takes part in the work; idle workers poll for the next region for some tens of
+ * microseconds, then sleep on a condition variable, so they leave the cores to OpenBLAS's
+ * own threads between parallel regions. */
 #ifndef SUPCON_CPU_POOL_H
 #define SUPCON_CPU_POOL_H
 
