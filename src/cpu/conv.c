@@ -304,6 +304,12 @@ typedef struct sc_col_job {
     int64_t cols, c0, cn;
 } sc_col_job;
 
+/* Items per pool chunk so that one chunk moves at least ~16K floats. */
+static int64_t sc_grain(int64_t floats_per_item) {
+    const int64_t g = ((int64_t)16 << 10) / (floats_per_item > 0 ? floats_per_item : 1);
+    return g < 1 ? 1 : g;
+}
+
 /* One (image, channel) of the chunk per item: its kk rows of col, a run of output rows at a
  * time, filled as the packers fill their panels (masked loads; permutes for stride 2). */
 #define SC_IM2COL_ROWS 64 /* output rows per run */
@@ -327,11 +333,16 @@ static void sc_im2col_task(void *arg, int64_t begin, int64_t end, int worker) {
     }
 }
 
-/* Items per pool chunk so that one chunk moves at least ~16K floats. */
-static int64_t sc_grain(int64_t floats_per_item) {
-    const int64_t g = ((int64_t)16 << 10) / (floats_per_item > 0 ? floats_per_item : 1);
-    return g < 1 ? 1 : g;
+/* Rows [c0 kk, (c0 + cn) kk) of the column matrix of the cnt images at x into col, whose rows
+ * are cnt oh ow long. */
+static void sc_im2col(sc_cpu *st, const supcon_conv_desc *d, const float *x, int64_t cnt, int64_t c0, int64_t cn,
+                      float *col) {
+    const int64_t oh = supcon_conv_out_h(d), ow = supcon_conv_out_w(d), kk = d->kh * d->kw;
+    sc_col_job j = {.d = d, .oh = oh, .ow = ow, .ohw = oh * ow, .hw = d->h * d->w, .kk = kk, .x = x, .col = col,
+                    .cols = cnt * oh * ow, .c0 = c0, .cn = cn};
+    sc_pool_run(st->pool, cnt * cn, sc_grain(kk * oh * ow), sc_im2col_task, &j);
 }
+
 
 /* ---- the three passes ------------------------------------------------------------------ */
 
@@ -692,9 +703,7 @@ static void sc_dw_lanes(sc_cpu *st, const supcon_conv_desc *d, float *dw, const 
         const int64_t cnt = d->n - i0 < nb ? d->n - i0 : nb, cols = cnt * ohw;
         for (int64_t c0 = 0; c0 < d->c_in; c0 += cs) {
             const int64_t cn = d->c_in - c0 < cs ? d->c_in - c0 : cs;
-            sc_col_job cj = {.d = d, .oh = oh, .ow = ow, .ohw = ohw, .hw = hw, .kk = kk,
-                             .x = x + i0 * d->c_in * hw, .col = col, .cols = cols, .c0 = c0, .cn = cn};
-            sc_pool_run(st->pool, cnt * cn, sc_grain(kk * ohw), sc_im2col_task, &cj);
+            sc_im2col(st, d, x + i0 * d->c_in * hw, cnt, c0, cn, col);
             j.a.dw = dw + c0 * kk;
             j.a.dy = dy + i0 * d->c_out * ohw;
             j.a.col = col;
@@ -745,9 +754,7 @@ supcon_status sc_cpu_conv2d_backward_filter(void *state, const supcon_conv_desc 
             if (direct && cnt == 1) { /* 1x1 over one image: its planes are the column matrix */
                 rows = xi + c0 * ohw;
             } else {
-                sc_col_job j = {.d = d, .oh = oh, .ow = ow, .ohw = ohw, .hw = d->h * d->w, .kk = kk, .x = xi,
-                                .col = col, .cols = cols, .c0 = c0, .cn = cn};
-                sc_pool_run(st->pool, cnt * cn, sc_grain(kk * ohw), sc_im2col_task, &j);
+                sc_im2col(st, d, xi, cnt, c0, cn, col);
             }
             /* dW^T rows of the slice (+)= col dy^T */
             const sc_gemm_opnd a = {.p = rows, .ld = cols};

@@ -188,22 +188,16 @@ void sc_dw3_block_avx512(float *dw, const float *x, const float *dy, int64_t n, 
 
 /* Stride 2 (rows of 32 or 16 input pixels, 16 or 8 output pixels): a vector holds 16 output
  * pixels (one output row, or two of 8), and the input pixels each lane needs for kernel
- * column kj, x[2 ox - 1 + kj] of row 2 oy - 1 + ki, are the odd lanes shifted by one, the
- * even lanes and the odd lanes of two loads (the rest of the row, or the row two below), put
- * in place by one permute each. Images go in chunks whose dy planes of the block (about 32
- * KB) stay in L1 while every (input channel, kernel row) of the block runs over them with
- * its 24 accumulators in registers; the accumulators live in acc between chunks. */
+ * column kj come from sc_conv3s2_columns (conv_kernels.h). Images go in chunks whose dy
+ * planes of the block (about 32 KB) stay in L1 while every (input channel, kernel row) of
+ * the block runs over them with its 24 accumulators in registers; the accumulators live in
+ * acc between chunks. */
 #define SC_DW3S2_DY_FLOATS 8192
 
 __attribute__((target("avx512f")))
 void sc_dw3s2_block_avx512(float *dw, const float *x, const float *dy, int64_t n, int64_t c_in, int64_t c_out,
                            int64_t h, int64_t w, int64_t o0, int64_t c0, int64_t nc) {
     const int64_t ow = w / 2, ohw = (h / 2) * ow, hw = h * w, nv = ohw / 16;
-    const int64_t second = w == 32 ? 16 : 2 * w; /* the second load: the row's second half, or 2 rows down */
-    const __mmask16 left = w == 32 ? 0xFFFE : 0xFEFE; /* lanes with ox > 0 */
-    const __m512i even = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
-    const __m512i odd = _mm512_add_epi32(even, _mm512_set1_epi32(1));
-    const __m512i odd_before = _mm512_sub_epi32(even, _mm512_set1_epi32(1)); /* lane 0: masked */
     int64_t chunk = SC_DW3S2_DY_FLOATS / (OB * ohw);
     chunk = chunk < 1 ? 1 : chunk;
     float acc[SC_DW3_CB * 3 * OB * 3 * 16] __attribute__((aligned(64)));
@@ -219,15 +213,11 @@ void sc_dw3s2_block_avx512(float *dw, const float *x, const float *dy, int64_t n
                 for (int64_t img = i0; img < i1; img++) {
                     const float *xp = x + (img * c_in + c0 + c) * hw, *dp = dy + (img * c_out + o0) * ohw;
                     for (int64_t v = 0; v < nv; v++) {
-                        const int64_t iy = 2 * (w == 32 ? v : 2 * v) - 1 + ki;
-                        if (iy < 0 && w == 32) continue; /* the padding row above the image */
-                        const float *xr = xp + iy * w;
-                        const __m512 x0 = iy < 0 ? _mm512_setzero_ps() : _mm512_loadu_ps(xr);
-                        const __m512 x1 = _mm512_loadu_ps(xr + second);
-                        const __m512 l = _mm512_maskz_permutex2var_ps(left, x0, odd_before, x1);
-                        const __m512 cc = _mm512_permutex2var_ps(x0, even, x1);
-                        const __m512 r = _mm512_permutex2var_ps(x0, odd, x1);
-                        SC_DW3_FMAS(a, dp + 16 * v, ohw, l, cc, r)
+                        const int64_t oy = w == 32 ? v : 2 * v;
+                        if (oy == 0 && ki == 0 && w == 32) continue; /* the padding row above the image */
+                        __m512 col[3];
+                        sc_conv3s2_columns(xp, w, oy, ki, col);
+                        SC_DW3_FMAS(a, dp + 16 * v, ohw, col[0], col[1], col[2])
                     }
                 }
                 for (int u = 0; u < OB; u++)

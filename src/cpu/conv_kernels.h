@@ -62,6 +62,29 @@ static inline unsigned sc_conv3_rows_in(int64_t q, int64_t w, int64_t h, int ki)
     return m;
 }
 
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+/* The 3x3, stride-2, padding-1 convolution over rows of w = 32 or 16 input pixels: for a
+ * vector of 16 output pixels (output row oy, or rows oy and oy + 1 of 8) and kernel row ki,
+ * col[kj] = x[2 ox - 1 + kj] of input row 2 oy - 1 + ki (and of the row two below), zero
+ * outside the image. The two loads are the row's halves, or the row and the one two below;
+ * the kernel columns are their odd lanes shifted by one, even lanes and odd lanes, one
+ * permute each. The forward's packer (conv_pack.h) and the filter gradient's kernel
+ * (conv_avx512.c) both take their columns from here. */
+__attribute__((target("avx512f"))) static inline void sc_conv3s2_columns(const float *plane, int64_t w, int64_t oy,
+                                                                        int ki, __m512 col[3]) {
+    const __m512i even = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
+    const int64_t iy = 2 * oy - 1 + ki;
+    const float *xr = plane + iy * w;
+    const __m512 x0 = iy < 0 ? _mm512_setzero_ps() : _mm512_loadu_ps(xr);
+    const __m512 x1 = iy < 0 && w == 32 ? _mm512_setzero_ps() : _mm512_loadu_ps(xr + (w == 32 ? 16 : 2 * w));
+    const __mmask16 left = w == 32 ? 0xFFFE : 0xFEFE; /* lanes with ox > 0 */
+    col[0] = _mm512_maskz_permutex2var_ps(left, x0, _mm512_sub_epi32(even, _mm512_set1_epi32(1)), x1);
+    col[1] = _mm512_permutex2var_ps(x0, even, x1);
+    col[2] = _mm512_permutex2var_ps(x0, _mm512_add_epi32(even, _mm512_set1_epi32(1)), x1);
+}
+#endif
+
 /* 1 when this CPU runs them. */
 int sc_dw3_available(void);
 

@@ -81,29 +81,17 @@ SC_TARGET static inline void SC_SFX(sc_view_fill)(const sc_view *v, int64_t ci, 
 
 #ifdef SC_PACK_AVX512
 /* A whole panel of the 3x3 stride-2 view (sc_view_conv3s2), depth in whole channels: per
- * channel, kernel row and half, the input row 2 oy - 1 + ki is two loads (its halves, or the
- * row and the one two below when a half is two output rows of 8), and the three kernel
- * columns x[2 ox - 1 + kj] are the odd lanes shifted by one, the even and the odd lanes,
- * each put in place by one permute. */
+ * channel, kernel row and half, the three kernel columns of sc_conv3s2_columns. */
 SC_TARGET static void sc_pack_b_conv3s2(const sc_view *v, float *dst, int64_t j0, int64_t p0, int64_t kc) {
-    const __m512i even = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
-    const __m512i odd = _mm512_add_epi32(even, _mm512_set1_epi32(1));
-    const __m512i odd_before = _mm512_sub_epi32(even, _mm512_set1_epi32(1)); /* lane 0 masked */
-    const __mmask16 left = v->w == 32 ? 0xFFFE : 0xFEFE;                  /* lanes with ox > 0 */
-    const int64_t second = v->w == 32 ? 16 : 2 * v->w;
     for (int h = 0; h < 2; h++) {
         const int64_t j = j0 + 16 * h, img = j / v->ohw, oy = j % v->ohw / v->ow;
         const float *plane = v->x + (img * v->c + p0 / 9) * v->hw;
         for (int64_t ch = 0; ch < kc / 9; ch++, plane += v->hw)
             for (int ki = 0; ki < 3; ki++) {
-                const int64_t iy = 2 * oy - 1 + ki;
-                const float *xr = plane + iy * v->w;
-                const __m512 x0 = iy < 0 ? _mm512_setzero_ps() : _mm512_loadu_ps(xr);
-                const __m512 x1 = iy < 0 && v->w == 32 ? _mm512_setzero_ps() : _mm512_loadu_ps(xr + second);
+                __m512 col[3];
+                sc_conv3s2_columns(plane, v->w, oy, ki, col);
                 float *d = dst + (ch * 9 + ki * 3) * 32 + 16 * h;
-                _mm512_storeu_ps(d, _mm512_maskz_permutex2var_ps(left, x0, odd_before, x1));
-                _mm512_storeu_ps(d + 32, _mm512_permutex2var_ps(x0, even, x1));
-                _mm512_storeu_ps(d + 64, _mm512_permutex2var_ps(x0, odd, x1));
+                for (int kj = 0; kj < 3; kj++) _mm512_storeu_ps(d + 32 * kj, col[kj]);
             }
     }
 }
