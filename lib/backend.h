@@ -14,7 +14,7 @@
 extern "C" {
 #endif
 
-#define SUPCON_BACKEND_ABI 4u
+#define SUPCON_BACKEND_ABI 5u
 
 /* How a backend's state reports why a call failed: the backend writes a message here and
  * returns a status; the core copies the message into the context's last error. */
@@ -201,6 +201,19 @@ typedef struct supcon_backend_ops {
                                              const float *relu_y, const float *x, const float *gamma,
                                              const float *save_mean, const float *save_invstd, int64_t n, int64_t c,
                                              int64_t hw, int training);
+
+    /* ---- ABI 5, optional (all four set, or all NULL: the core then uploads synchronously).
+     * Staged uploads for supcon_uploader: a stage is a page-locked host buffer plus a copy
+     * stream's ordering, for one device destination the core reuses every other push.
+     * stage_release marks the calls queued so far as the last that may read the stage's
+     * destination; stage_upload copies host src to dst through the stage's buffer on a copy
+     * stream that waits for those calls only (not for work queued after the release), and
+     * makes every later call wait for the copy. src may be reused when it returns.
+     * stage_destroy waits for the stage's copy and frees its buffer. */
+    supcon_status (*stage_create)(void *state, void **stage);
+    void (*stage_destroy)(void *state, void *stage);
+    supcon_status (*stage_release)(void *state, void *stage);
+    supcon_status (*stage_upload)(void *state, void *stage, void *dst, const void *src, size_t bytes);
 } supcon_backend_ops;
 
 /* The entry point a backend module exports (the CUDA module as a dlsym-able symbol). */

@@ -16,6 +16,10 @@ static supcon_status sc_open_ops(supcon_context *ctx, const supcon_backend_ops *
                         "backend '%s' was built for backend ABI %u, this libsupcon needs %u",
                         ops && ops->name ? ops->name : "?", ops ? ops->abi : 0u,
                         SUPCON_BACKEND_ABI);
+    const int stages = !!ops->stage_create + !!ops->stage_destroy + !!ops->stage_release + !!ops->stage_upload;
+    if (stages != 0 && stages != 4)
+        return sc_error(ctx, SUPCON_ERR_BACKEND_UNAVAILABLE,
+                        "backend '%s' fills %d of the 4 staged-upload slots (all or none)", ops->name, stages);
     supcon_backend_init init = {.device = ctx->device,
                                 .num_threads = ctx->num_threads,
                                 .allow_tf32 = ctx->precision == SUPCON_PRECISION_TF32};

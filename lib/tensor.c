@@ -20,10 +20,9 @@ size_t sc_dtype_size(supcon_dtype dtype) {
     return 0;
 }
 
-static supcon_status sc_tensor_new(supcon_context *ctx, supcon_dtype dtype, int ndim,
-                                   const int64_t *shape, const char *fn, supcon_tensor **out) {
-    if (!out) return sc_error(ctx, SUPCON_ERR_INVALID_ARGUMENT, "%s: out is NULL", fn);
-    *out = NULL;
+supcon_status sc_tensor_describe(supcon_context *ctx, supcon_dtype dtype, int ndim, const int64_t *shape,
+                                 const char *fn, supcon_tensor *t) {
+    memset(t, 0, sizeof *t);
     if (!ctx) return sc_error(NULL, SUPCON_ERR_INVALID_ARGUMENT, "%s: ctx is NULL", fn);
     size_t esize = sc_dtype_size(dtype);
     if (!esize) return sc_error(ctx, SUPCON_ERR_DTYPE, "%s: dtype %d is not a supcon_dtype", fn, (int)dtype);
@@ -40,14 +39,25 @@ static supcon_status sc_tensor_new(supcon_context *ctx, supcon_dtype dtype, int 
             return sc_error(ctx, SUPCON_ERR_INVALID_ARGUMENT, "%s: shape overflows the address space", fn);
         numel *= shape[i];
     }
-    supcon_tensor *t = calloc(1, sizeof *t);
-    if (!t) return sc_error(ctx, SUPCON_ERR_OUT_OF_MEMORY, "%s: out of memory", fn);
     t->ctx = ctx;
     t->dtype = dtype;
     t->ndim = ndim;
     for (int i = 0; i < ndim; i++) t->shape[i] = shape[i];
     t->numel = numel;
     t->bytes = (size_t)numel * esize;
+    return SUPCON_OK;
+}
+
+static supcon_status sc_tensor_new(supcon_context *ctx, supcon_dtype dtype, int ndim,
+                                   const int64_t *shape, const char *fn, supcon_tensor **out) {
+    if (!out) return sc_error(ctx, SUPCON_ERR_INVALID_ARGUMENT, "%s: out is NULL", fn);
+    *out = NULL;
+    supcon_tensor desc;
+    supcon_status s = sc_tensor_describe(ctx, dtype, ndim, shape, fn, &desc);
+    if (s != SUPCON_OK) return s;
+    supcon_tensor *t = malloc(sizeof *t);
+    if (!t) return sc_error(ctx, SUPCON_ERR_OUT_OF_MEMORY, "%s: out of memory", fn);
+    *t = desc;
     *out = t;
     return SUPCON_OK;
 }

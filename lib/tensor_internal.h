@@ -16,5 +16,9 @@ struct supcon_tensor {
 };
 
 size_t sc_dtype_size(supcon_dtype dtype);
+/* Check dtype and shape as supcon_tensor_create does (errors name fn) and fill *t with
+ * them; data NULL, not owned. */
+supcon_status sc_tensor_describe(supcon_context *ctx, supcon_dtype dtype, int ndim, const int64_t *shape,
+                                 const char *fn, supcon_tensor *t);
 
 #endif

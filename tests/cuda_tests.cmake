@@ -28,3 +28,11 @@ set_tests_properties(test_cuda_model PROPERTIES TIMEOUT 300)
 if(TARGET supcon_cuda)
   add_dependencies(test_cuda_model supcon_cuda)
 endif()
+
+# Uploads through pinned memory on the copy stream: the CPU's uploader test, run on CUDA.
+supcon_add_test(test_cuda_uploader SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/test_uploader.c LABELS gpu)
+target_compile_definitions(test_cuda_uploader PRIVATE SUPCON_TEST_UPLOADER_CUDA)
+set_tests_properties(test_cuda_uploader PROPERTIES TIMEOUT 300)
+if(TARGET supcon_cuda)
+  add_dependencies(test_cuda_uploader supcon_cuda)
+endif()

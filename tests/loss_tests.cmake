@@ -12,3 +12,6 @@ supcon_add_test(test_loss_gradcheck
 supcon_add_test(test_loss_misuse
   SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/test_loss_misuse.c
   LABELS loss)
+
+# Uploaders (two tensors filled in turn) on the CPU; the same test on CUDA is in cuda_tests.cmake.
+supcon_add_test(test_uploader SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/test_uploader.c LABELS core)

@@ -10,15 +10,13 @@
 
 static supcon_status ce_step(cli_trainer *t, const supcon_batch *b, float *loss, int64_t *correct) {
     const int64_t classes = supcon_model_get_config(t->model).num_classes;
-    const int64_t xs[4] = {b->size, b->channels, b->height, b->width}, ls[1] = {b->size}, gs[2] = {b->size, classes};
-    supcon_status s = cli_ensure(t->ctx, &t->x, SUPCON_FLOAT32, 4, xs);
-    if (s == SUPCON_OK) s = cli_ensure(t->ctx, &t->labels, SUPCON_INT64, 1, ls);
-    if (s == SUPCON_OK) s = cli_ensure(t->ctx, &t->grad_logits, SUPCON_FLOAT32, 2, gs);
-    if (s == SUPCON_OK) s = supcon_tensor_upload(t->x, b->images, supcon_tensor_bytes(t->x));
-    if (s == SUPCON_OK) s = supcon_tensor_upload(t->labels, b->labels, supcon_tensor_bytes(t->labels));
+    const int64_t gs[2] = {b->size, classes};
+    const supcon_tensor *x = NULL, *labels = NULL;
+    supcon_status s = cli_ensure(t->ctx, &t->grad_logits, SUPCON_FLOAT32, 2, gs);
+    if (s == SUPCON_OK) s = cli_push_batch(t, b, b->images, b->size, &x, &labels);
     if (s == SUPCON_OK) s = supcon_model_zero_grad(t->model);
-    if (s == SUPCON_OK) s = supcon_model_forward(t->model, t->x);
-    if (s == SUPCON_OK) s = supcon_model_cross_entropy(t->model, t->labels, loss, correct, NULL, t->grad_logits);
+    if (s == SUPCON_OK) s = supcon_model_forward(t->model, x);
+    if (s == SUPCON_OK) s = supcon_model_cross_entropy(t->model, labels, loss, correct, NULL, t->grad_logits);
     if (s == SUPCON_OK) s = supcon_model_backward(t->model, NULL, t->grad_logits, NULL);
     if (s == SUPCON_OK) s = supcon_sgd_step(t->sgd);
     return s;

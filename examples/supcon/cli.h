@@ -76,8 +76,11 @@ struct cli_trainer {
     supcon_loader *train, *val; /* val NULL: no validation */
     cli_step_fn step;
     int64_t images_per_sample; /* network rows per sample: 2 for contrastive pre-training */
+    /* each batch's images and labels go up through these (made on first use): on CUDA the
+     * copy runs while the previous step's work is still on the device */
+    supcon_uploader *up_x, *up_labels;
     /* device tensors of the current batch shape, remade when it changes */
-    supcon_tensor *x, *labels, *grad, *grad_logits;
+    supcon_tensor *grad, *grad_logits;
     float *host; /* reorder buffer */
     size_t host_floats;
     supcon_lr_config lr;
@@ -87,8 +90,12 @@ struct cli_trainer {
     void *user; /* the program's own state for its step */
 };
 
-/** Make t->x [n, c, h, w], t->labels [b] as needed. */
+/** Make *t a tensor of this shape unless it already is one. */
 supcon_status cli_ensure(supcon_context *ctx, supcon_tensor **t, supcon_dtype dt, int ndim, const int64_t *shape);
+/** Push rows images [rows, C, H, W] (laid out as b's) and b's labels through the trainer's
+ *  uploaders; *x and *labels may be read until the next push. */
+supcon_status cli_push_batch(cli_trainer *t, const supcon_batch *b, const float *images, int64_t rows,
+                             const supcon_tensor **x, const supcon_tensor **labels);
 /** Set up the learning-rate schedule from the options. Returns 0 or CLI_EXIT_USAGE. */
 int cli_lr_setup(cli_trainer *t);
 /** Load --resume into the model and optimiser; sets start epoch, iteration, best accuracy. */

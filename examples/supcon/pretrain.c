@@ -30,16 +30,13 @@ static supcon_status pretrain_step(cli_trainer *t, const supcon_batch *b, float 
         for (int64_t v = 0; v < V; v++)
             memcpy(t->host + (size_t)(i * V + v) * img, b->images + (size_t)(v * B + i) * img, sizeof(float) * img);
 
-    const int64_t xs[4] = {B * V, b->channels, b->height, b->width}, ls[1] = {B};
     const int64_t fdim = supcon_model_get_config(t->model).feat_dim;
     const int64_t gs[3] = {B, V, fdim};
-    supcon_status s = cli_ensure(t->ctx, &t->x, SUPCON_FLOAT32, 4, xs);
-    if (s == SUPCON_OK) s = cli_ensure(t->ctx, &t->labels, SUPCON_INT64, 1, ls);
-    if (s == SUPCON_OK) s = cli_ensure(t->ctx, &t->grad, SUPCON_FLOAT32, 3, gs);
-    if (s == SUPCON_OK) s = supcon_tensor_upload(t->x, t->host, sizeof(float) * need);
-    if (s == SUPCON_OK) s = supcon_tensor_upload(t->labels, b->labels, sizeof(int64_t) * (size_t)B);
+    const supcon_tensor *x = NULL, *labels = NULL;
+    supcon_status s = cli_ensure(t->ctx, &t->grad, SUPCON_FLOAT32, 3, gs);
+    if (s == SUPCON_OK) s = cli_push_batch(t, b, t->host, B * V, &x, &labels);
     if (s == SUPCON_OK) s = supcon_model_zero_grad(t->model);
-    if (s == SUPCON_OK) s = supcon_model_forward(t->model, t->x);
+    if (s == SUPCON_OK) s = supcon_model_forward(t->model, x);
     if (s != SUPCON_OK) return s;
 
     /* the head output [B*V, D], seen as [B, V, D] without a copy */
@@ -47,7 +44,7 @@ static supcon_status pretrain_step(cli_trainer *t, const supcon_batch *b, float 
     s = supcon_tensor_wrap(t->ctx, SUPCON_FLOAT32, 3, gs, supcon_tensor_data(head), supcon_tensor_memory(head),
                            &features);
     if (s == SUPCON_OK)
-        s = supcon_loss_forward(ps->loss, features, ps->simclr ? NULL : t->labels, NULL, loss);
+        s = supcon_loss_forward(ps->loss, features, ps->simclr ? NULL : labels, NULL, loss);
     if (s == SUPCON_OK) s = supcon_loss_backward(ps->loss, t->grad);
     supcon_tensor_free(features);
     if (s == SUPCON_OK) s = supcon_model_backward(t->model, t->grad, NULL, NULL);

@@ -138,15 +138,12 @@ supcon_status cli_validate(cli_trainer *t, double *top1, double *top5, double *l
         supcon_batch b = {.struct_size = sizeof b};
         s = supcon_loader_next(t->val, &b);
         if (s != SUPCON_OK || b.size == 0) break;
-        const int64_t xs[4] = {b.size, b.channels, b.height, b.width}, ls[1] = {b.size};
-        s = cli_ensure(t->ctx, &t->x, SUPCON_FLOAT32, 4, xs);
-        if (s == SUPCON_OK) s = cli_ensure(t->ctx, &t->labels, SUPCON_INT64, 1, ls);
-        if (s == SUPCON_OK) s = supcon_tensor_upload(t->x, b.images, supcon_tensor_bytes(t->x));
-        if (s == SUPCON_OK) s = supcon_tensor_upload(t->labels, b.labels, supcon_tensor_bytes(t->labels));
-        if (s == SUPCON_OK) s = supcon_model_forward(t->model, t->x);
+        const supcon_tensor *x = NULL, *labels = NULL;
+        s = cli_push_batch(t, &b, b.images, b.size, &x, &labels);
+        if (s == SUPCON_OK) s = supcon_model_forward(t->model, x);
         float l = 0;
         int64_t a1 = 0, a5 = 0;
-        if (s == SUPCON_OK) s = supcon_model_cross_entropy(t->model, t->labels, &l, &a1, &a5, NULL);
+        if (s == SUPCON_OK) s = supcon_model_cross_entropy(t->model, labels, &l, &a1, &a5, NULL);
         n += b.size, c1 += a1, c5 += a5, lsum += (double)l * (double)b.size;
     }
     supcon_status s2 = supcon_model_set_training(t->model, 1);
@@ -304,9 +301,23 @@ int cli_train(cli_trainer *t) {
     return rc;
 }
 
+supcon_status cli_push_batch(cli_trainer *t, const supcon_batch *b, const float *images, int64_t rows,
+                             const supcon_tensor **x, const supcon_tensor **labels) {
+    supcon_status s = SUPCON_OK;
+    if (!t->up_x) s = supcon_uploader_create(t->ctx, &t->up_x);
+    if (s == SUPCON_OK && !t->up_labels) s = supcon_uploader_create(t->ctx, &t->up_labels);
+    const int64_t xs[4] = {rows, b->channels, b->height, b->width}, ls[1] = {b->size};
+    const size_t xbytes = sizeof(float) * (size_t)(rows * b->channels * b->height * b->width);
+    if (s == SUPCON_OK) s = supcon_uploader_push(t->up_x, SUPCON_FLOAT32, 4, xs, images, xbytes, x);
+    if (s == SUPCON_OK)
+        s = supcon_uploader_push(t->up_labels, SUPCON_INT64, 1, ls, b->labels, sizeof(int64_t) * (size_t)b->size,
+                                 labels);
+    return s;
+}
+
 void cli_trainer_release(cli_trainer *t) {
-    supcon_tensor_free(t->x);
-    supcon_tensor_free(t->labels);
+    supcon_uploader_free(t->up_x);
+    supcon_uploader_free(t->up_labels);
     supcon_tensor_free(t->grad);
     supcon_tensor_free(t->grad_logits);
     free(t->host);

@@ -62,6 +62,34 @@ SUPCON_API supcon_memory supcon_tensor_memory(const supcon_tensor *t);
  *  the tensor is freed. */
 SUPCON_API void *supcon_tensor_data(supcon_tensor *t);
 
+/* ---- Uploads that overlap compute -------------------------------------------------------
+ * A training loop's inputs change every step. An uploader keeps two tensors of its own for
+ * one such input (the images, say) and fills them in turn. On the CUDA backend each push
+ * copies the host data into page-locked (pinned) memory and from there to the device on a
+ * copy stream of the context's own, while the work queued for the previous batch still runs;
+ * the calls made after the push wait for the copy on the device, not on the host. On the CPU
+ * backend a push is a plain copy. Use one uploader per input. */
+typedef struct supcon_uploader supcon_uploader;
+
+/** An uploader for inputs of ctx. Errors: ERR_INVALID_ARGUMENT (NULL), ERR_OUT_OF_MEMORY. */
+SUPCON_API supcon_status supcon_uploader_create(supcon_context *ctx, supcon_uploader **out);
+
+/** Copy bytes of host memory at src into one of the uploader's tensors, shaped as given,
+ *  and set *out to it. bytes must be the tensor's size. src may be changed or freed as soon
+ *  as this returns. Every call made on the context after the push sees the new contents.
+ *  The tensor belongs to the uploader (do not free it or upload into it). It must only be
+ *  read by calls made before the next push on this uploader (the push after that writes
+ *  into it again; it waits on the device for those calls and for no others), and it stays
+ *  valid until then. On error *out is NULL and the previous tensor keeps its contents.
+ *  Errors: ERR_INVALID_ARGUMENT (NULL, bad shape, bytes not the size), ERR_DTYPE,
+ *  ERR_OUT_OF_MEMORY, ERR_DEVICE. */
+SUPCON_API supcon_status supcon_uploader_push(supcon_uploader *u, supcon_dtype dtype, int ndim,
+                                              const int64_t *shape, const void *src, size_t bytes,
+                                              const supcon_tensor **out);
+
+/** Wait for the uploader's copies, then free it and its tensors. NULL is a no-op. */
+SUPCON_API void supcon_uploader_free(supcon_uploader *u);
+
 #ifdef __cplusplus
 }
 #endif

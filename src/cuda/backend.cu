@@ -135,6 +135,10 @@ static void sc_cuda_shutdown(void *state)
         (void)cublasDestroy(st->blas);
     if (st->stream)
         (void)cudaStreamDestroy(st->stream);
+    if (st->copy_stream) {
+        (void)cudaStreamSynchronize(st->copy_stream);
+        (void)cudaStreamDestroy(st->copy_stream);
+    }
     free(st);
 }
 
@@ -454,6 +458,10 @@ static supcon_backend_ops sc_cuda_make_ops(void)
     o.batchnorm_relu_forward_train = sc_cuda_batchnorm_relu_forward_train;
     o.batchnorm_relu_forward_infer = sc_cuda_batchnorm_relu_forward_infer;
     o.batchnorm_relu_backward = sc_cuda_batchnorm_relu_backward;
+    o.stage_create = sc_cuda_stage_create; /* ABI 5, stage.cu */
+    o.stage_destroy = sc_cuda_stage_destroy;
+    o.stage_release = sc_cuda_stage_release;
+    o.stage_upload = sc_cuda_stage_upload;
     return o;
 }
 

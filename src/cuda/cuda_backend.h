@@ -38,6 +38,8 @@ typedef struct sc_conv_cache sc_conv_cache;
 typedef struct sc_cuda_state {
     int device;
     cudaStream_t stream;
+    /* Staged uploads (stage.cu): made with the first stage, NULL until then. */
+    cudaStream_t copy_stream;
     cublasHandle_t blas;
     size_t tile_bytes; /* budget for one block of logits */
 

@@ -95,4 +95,11 @@ supcon_status sc_cuda_xent_backward(void *state, float *dlogits, const float *pr
 /* ---- SGD (sgd.cu): the CPU's update, rounded the same way (no fused multiply-add) ---------- */
 supcon_status sc_cuda_sgd_update(void *state, const supcon_sgd_segment *segs, int64_t count);
 
+/* ---- Staged uploads (stage.cu, ABI 5): pinned buffer + copy stream, see backend.h --------- */
+typedef struct sc_cuda_stage sc_cuda_stage;
+supcon_status sc_cuda_stage_create(void *state, void **stage);
+void sc_cuda_stage_destroy(void *state, void *stage);
+supcon_status sc_cuda_stage_release(void *state, void *stage);
+supcon_status sc_cuda_stage_upload(void *state, void *stage, void *dst, const void *src, size_t bytes);
+
 #endif /* SUPCON_CUDA_OPS_H */
