@@ -29,6 +29,10 @@
 
 typedef enum bench_case { CASE_SUPCON = 0, CASE_CE = 1, CASE_INFER = 2 } bench_case;
 static const char *const case_names[] = {"supcon", "ce", "infer"};
+/* Where each step's images come from: already on the backend (the network alone), or a new
+ * host batch per step through supcon_tensor_upload, or through a supcon_uploader. */
+typedef enum bench_inputs { INPUTS_RESIDENT = 0, INPUTS_UPLOAD = 1, INPUTS_PUSH = 2 } bench_inputs;
+static const char *const inputs_names[] = {"resident", "upload", "push"};
 
 typedef struct options {
     bench_case kind;
@@ -42,6 +46,7 @@ typedef struct options {
     uint64_t seed;
     int profile;  /* --profile N: N more steps with supcon_context_set_profiling on */
     supcon_precision precision; /* --precision fp32|tf32 */
+    bench_inputs inputs;        /* --inputs resident|upload|push */
 } options;
 
 /* ---- Inputs: splitmix64_at (bench_util.h) --------------------------------------------- */
@@ -158,12 +163,14 @@ static void run_case(const options *o, result *res) {
     supcon_loss *loss = NULL;
     supcon_sgd *opt = NULL;
     supcon_tensor *in = NULL, *lab = NULL, *grad = NULL, *feat = NULL, *sync = NULL;
+    supcon_uploader *up_in = NULL, *up_lab = NULL;
     int total = o->warmup + o->repeat + o->profile;
     double prof_t0 = 0.0;
     double *t[NPH] = {0};
-    float *host = malloc(in_elems * sizeof *host);
-    int64_t *host_labels = malloc((size_t)b * sizeof *host_labels);
-    for (int p = 0; p < NPH; ++p) t[p] = calloc((size_t)total, sizeof(double));
+    /* two host batches, used in turn when a new batch goes up every step */
+    float *host = malloc(2 * in_elems * sizeof *host);
+    int64_t *host_labels = malloc(2 * (size_t)b * sizeof *host_labels);
+    for (int p = 0; p < NPH; ++p) t[p] = calloc((size_t)total + 1, sizeof(double));
     if (!host || !host_labels || !t[0] || !t[1] || !t[2] || !t[3] || !t[4]) {
         snprintf(res->error, sizeof res->error, "host allocation failed");
         goto done;
@@ -173,6 +180,8 @@ static void run_case(const options *o, result *res) {
      * pixels are random either way; only the layout matters for the step's work. */
     make_images(host, in_elems, o->seed);
     make_labels(host_labels, b, o->seed);
+    make_images(host + in_elems, in_elems, o->seed + 1);
+    make_labels(host_labels + b, b, o->seed + 1);
 
     supcon_context_config cc = supcon_context_config_default();
     cc.backend = o->backend;
@@ -191,11 +200,13 @@ static void run_case(const options *o, result *res) {
         const int64_t one[1] = {1};
         CHECK(supcon_tensor_create(ctx, SUPCON_FLOAT32, 1, one, &sync));
     }
-    CHECK(supcon_tensor_create(ctx, SUPCON_FLOAT32, 4, ishape, &in));
-    CHECK(supcon_tensor_upload(in, host, in_elems * sizeof *host));
-    if (train) {
-        CHECK(supcon_tensor_create(ctx, SUPCON_INT64, 1, lshape, &lab));
-        CHECK(supcon_tensor_upload(lab, host_labels, (size_t)b * sizeof *host_labels));
+    if (o->inputs != INPUTS_PUSH) { /* (the uploaders hold their own) */
+        CHECK(supcon_tensor_create(ctx, SUPCON_FLOAT32, 4, ishape, &in));
+        CHECK(supcon_tensor_upload(in, host, in_elems * sizeof *host));
+        if (train) {
+            CHECK(supcon_tensor_create(ctx, SUPCON_INT64, 1, lshape, &lab));
+            CHECK(supcon_tensor_upload(lab, host_labels, (size_t)b * sizeof *host_labels));
+        }
     }
 
     /* Memory of the model, optimiser and step, counted from here (inputs in place), as
@@ -230,21 +241,43 @@ static void run_case(const options *o, result *res) {
         CHECK(supcon_sgd_add_model(opt, 0, m, NULL, 0));
     }
 
+    if (o->inputs == INPUTS_PUSH) {
+        CHECK(supcon_uploader_create(ctx, &up_in));
+        CHECK(supcon_uploader_create(ctx, &up_lab));
+    }
+
     float value = 0.0f;
+    /* With a new batch every step the steps are not synchronised one by one: the next batch's
+     * copy may overlap this one's work, as in a training loop. A step then lasts from its
+     * start to the next one's (the last to the final wait). */
+    const int pipelined = o->inputs != INPUTS_RESIDENT;
+    double *starts = t[PH_STEP];
     for (int r = 0; r < total; ++r) {
         if (o->profile && r == o->warmup + o->repeat) { /* the timed steps are done */
             CHECK(supcon_context_set_profiling(ctx, 1));
             prof_t0 = now_s();
         }
         double t0 = now_s();
-        CHECK(supcon_model_forward(m, in));
+        const supcon_tensor *x = in, *y = lab;
+        const float *src = host + (size_t)(r & 1) * in_elems;
+        const int64_t *src_labels = host_labels + (size_t)(r & 1) * (size_t)b;
+        if (o->inputs == INPUTS_UPLOAD) {
+            CHECK(supcon_tensor_upload(in, src, in_elems * sizeof *src));
+            if (train) CHECK(supcon_tensor_upload(lab, src_labels, (size_t)b * sizeof *src_labels));
+        } else if (o->inputs == INPUTS_PUSH) {
+            CHECK(supcon_uploader_push(up_in, SUPCON_FLOAT32, 4, ishape, src, in_elems * sizeof *src, &x));
+            if (train)
+                CHECK(supcon_uploader_push(up_lab, SUPCON_INT64, 1, lshape, src_labels,
+                                           (size_t)b * sizeof *src_labels, &y));
+        }
+        CHECK(supcon_model_forward(m, x));
         double t1 = now_s(), t2 = t1, t3 = t1, t4 = t1;
         if (supcon) {
             /* The head output [2B, 128] viewed as [B, 2, 128]: a wrap, no copy. */
             supcon_tensor *z = (supcon_tensor *)supcon_model_head_output(m);
             CHECK(supcon_tensor_wrap(ctx, SUPCON_FLOAT32, 3, fshape, supcon_tensor_data(z),
                                      supcon_tensor_memory(z), &feat));
-            CHECK(supcon_loss_forward(loss, feat, lab, NULL, &value));
+            CHECK(supcon_loss_forward(loss, feat, y, NULL, &value));
             CHECK(supcon_loss_backward(loss, grad));
             supcon_tensor_free(feat);
             feat = NULL;
@@ -255,7 +288,7 @@ static void run_case(const options *o, result *res) {
             CHECK(supcon_sgd_step(opt));
             t4 = now_s();
         } else if (train) {
-            CHECK(supcon_model_cross_entropy(m, lab, &value, NULL, NULL, grad));
+            CHECK(supcon_model_cross_entropy(m, y, &value, NULL, NULL, grad));
             t2 = now_s();
             CHECK(supcon_model_zero_grad(m));
             CHECK(supcon_model_backward(m, NULL, grad, NULL));
@@ -263,7 +296,7 @@ static void run_case(const options *o, result *res) {
             CHECK(supcon_sgd_step(opt));
             t4 = now_s();
         }
-        if (sync) { /* CUDA work is queued: a 4-byte download waits for all of it */
+        if (sync && (!pipelined || r + 1 == total)) { /* CUDA work is queued: a 4-byte download waits for all of it */
             float one;
             CHECK(supcon_tensor_download(sync, &one, sizeof one));
             t4 = now_s();
@@ -272,8 +305,11 @@ static void run_case(const options *o, result *res) {
         t[PH_LOSS][r] = t2 - t1;
         t[PH_BWD][r] = t3 - t2; /* zero_grad (a memset) is counted with the backward */
         t[PH_OPT][r] = t4 - t3;
-        t[PH_STEP][r] = t4 - t0;
+        if (pipelined) starts[r] = t0, starts[r + 1] = t4; /* overwritten by the next start */
+        else t[PH_STEP][r] = t4 - t0;
     }
+    if (pipelined)
+        for (int r = 0; r < total; ++r) starts[r] = starts[r + 1] - starts[r];
     if (o->profile) {
         res->prof_step_ms = 1e3 * (now_s() - prof_t0) / o->profile;
         supcon_profile_entry *e = calloc(MAX_PROF, sizeof *e);
@@ -312,6 +348,8 @@ static void run_case(const options *o, result *res) {
     for (int r = 0; r < o->repeat; ++r) res->step_ms[r] = 1e3 * t[PH_STEP][o->warmup + r];
     res->ok = 1;
 done:
+    supcon_uploader_free(up_in);
+    supcon_uploader_free(up_lab);
     supcon_tensor_free(sync);
     supcon_tensor_free(feat);
     supcon_sgd_free(opt);
@@ -332,6 +370,7 @@ static void usage(FILE *f) {
             "usage: bench_model [--case supcon|ce|infer] [--arch resnet18|resnet34|resnet50|resnet101]\n"
             "                   [--bsz B] [--repeat R] [--warmup W] [--threads T] [--seed S] [--json]\n"
             "                   [--backend cpu|cuda|auto] [--precision fp32|tf32] [--profile N]\n"
+            "                   [--inputs resident|upload|push]\n"
             "supcon: 2*B images (two views) through encoder + MLP head, SupConLoss (labels,\n"
             "        temperature 0.1), backward, SGD (momentum 0.9, weight decay 1e-4)\n"
             "ce:     B images, encoder + Linear(d, %d), cross-entropy, backward, SGD\n"
@@ -339,7 +378,11 @@ static void usage(FILE *f) {
             "Images are 3x32x32. W warm-up and R timed steps; prints median times of the step\n"
             "and its phases, images/s, and peak memory (context and RSS).\n"
             "--profile N: then N more steps with the library's profiling on (each backend call\n"
-            "timed, the GPU synchronised around it), reported per category and per call.\n",
+            "timed, the GPU synchronised around it), reported per category and per call.\n"
+            "--inputs: resident (default) keeps one batch on the backend and times the network\n"
+            "alone; upload and push send a new host batch every step (supcon_tensor_upload, or a\n"
+            "supcon_uploader: pinned memory and a copy stream on CUDA), and the steps are not\n"
+            "synchronised one by one: a step is the time from its start to the next one's.\n",
             NUM_CLASSES);
 }
 
@@ -372,6 +415,12 @@ static int parse_args(int argc, char **argv, options *o) {
             if (!strcmp(v, "fp32")) o->precision = SUPCON_PRECISION_FP32;
             else if (!strcmp(v, "tf32")) o->precision = SUPCON_PRECISION_TF32;
             else { fprintf(stderr, "unknown precision '%s'\n", v); return 0; }
+        } else if (!strcmp(a, "--inputs")) {
+            NEEDS_VALUE();
+            if (!strcmp(v, "resident")) o->inputs = INPUTS_RESIDENT;
+            else if (!strcmp(v, "upload")) o->inputs = INPUTS_UPLOAD;
+            else if (!strcmp(v, "push")) o->inputs = INPUTS_PUSH;
+            else { fprintf(stderr, "unknown inputs '%s'\n", v); return 0; }
         } else if (!strcmp(a, "--arch")) {
             NEEDS_VALUE();
             if (supcon_arch_from_name(v, &o->arch) != SUPCON_OK) {
@@ -449,12 +498,12 @@ int main(int argc, char **argv) {
     double ips = r.ok ? (double)r.images / (r.ms[PH_STEP] * 1e-3) : -1.0;
     if (o.json) {
         printf("{\"kind\":\"model\",\"impl\":\"libsupcon\",\"precision\":\"%s\",\"backend\":\"%s\","
-               "\"case\":\"%s\",\"arch\":\"%s\","
+               "\"case\":\"%s\",\"arch\":\"%s\",\"inputs\":\"%s\","
                "\"bsz\":%lld,\"images\":%lld,\"threads\":%d,\"warmup\":%d,\"repeat\":%d,"
                "\"openblas_core\":\"%s\",\"openblas_threads\":%d,\"libsupcon\":\"%s\",",
                o.precision == SUPCON_PRECISION_TF32 ? "tf32" : "fp32",
                o.backend == SUPCON_BACKEND_CUDA ? "cuda" : o.backend == SUPCON_BACKEND_AUTO ? "auto" : "cpu",
-               cname, aname, (long long)o.bsz, (long long)r.images, o.threads, o.warmup,
+               cname, aname, inputs_names[o.inputs], (long long)o.bsz, (long long)r.images, o.threads, o.warmup,
                o.repeat, openblas_get_corename(), openblas_get_num_threads(),
                supcon_version_string());
         if (!r.ok) {
@@ -486,10 +535,10 @@ int main(int argc, char **argv) {
             printf("}\n");
         }
     } else {
-        printf("libsupcon %s, %s %s bsz %lld (%lld images/step), %d warm-up + %d timed, "
+        printf("libsupcon %s, %s %s bsz %lld (%lld images/step), inputs %s, %d warm-up + %d timed, "
                "OpenBLAS %s\n",
                supcon_version_string(), cname, aname, (long long)o.bsz, (long long)r.images,
-               o.warmup, o.repeat, openblas_get_corename());
+               inputs_names[o.inputs], o.warmup, o.repeat, openblas_get_corename());
         if (!r.ok) {
             printf("FAILED: %s\n", r.error);
         } else {

@@ -393,23 +393,55 @@ def autocast_for(torch, precision, dev):
 
 
 # ---- One step ----------------------------------------------------------------------------------
-def make_step(torch, args, model, optimizer, images, labels, amp, mark, sync):
-    """One training step (or inference); returns its phase times (t0..t4) and the loss."""
+def make_feed(torch, args, dev, fmt, n, b):
+    """Each step's (images, labels). resident: one batch made on the device once (the network
+    alone is timed). pageable / pinned: a new host batch every step, copied with .to(device)
+    from ordinary memory, or from page-locked memory with non_blocking=True (a DataLoader
+    with pin_memory=True), as libsupcon's bench_model --inputs upload / push."""
+    # Two views already stacked view-major, as the reference's torch.cat([v0, v1]).
+    images = torch.empty(n, 3, IMG, IMG).uniform_(-2.0, 2.0)
+    labels = torch.randint(0, NUM_CLASSES, (b,), dtype=torch.int64)
+    if args.inputs == "resident":
+        x, y = images.to(dev, memory_format=fmt), labels.to(dev)
+        return lambda r: (x, y)
+    g = torch.Generator().manual_seed(args.seed + 1)  # the model's initialisation stays as it is
+    host = [images, torch.empty(n, 3, IMG, IMG).uniform_(-2.0, 2.0, generator=g)]
+    host_labels = [labels, torch.randint(0, NUM_CLASSES, (b,), dtype=torch.int64, generator=g)]
+    pinned = args.inputs == "pinned" and dev.type == "cuda"
+    if pinned:
+        host = [h.pin_memory() for h in host]
+        host_labels = [h.pin_memory() for h in host_labels]
+
+    def feed(r):
+        return (host[r & 1].to(dev, memory_format=fmt, non_blocking=pinned),
+                host_labels[r & 1].to(dev, non_blocking=pinned))
+    return feed
+
+
+def make_step(torch, args, model, optimizer, feed, amp, mark, sync):
+    """One training step (or inference) on feed(r)'s batch; returns its phase times (t0..t4)
+    and the loss. With a new batch every step the steps are not synchronised one by one."""
     from loss_torch import supcon_loss
     b = args.bsz
+    pipelined = args.inputs != "resident"
 
-    def infer():
-        sync()
+    def infer(r=0):
+        if not pipelined:
+            sync()
         t0 = time.perf_counter()
+        images, _ = feed(r)
         with torch.no_grad(), amp():
             model(images)
-        sync()
+        if not pipelined:
+            sync()
         t = time.perf_counter()
         return (t0, t, t, t, t), 0.0
 
-    def train():
-        sync()
+    def train(r=0):
+        if not pipelined:
+            sync()
         t0 = time.perf_counter()
+        images, labels = feed(r)
         with amp():
             z = model(images)
         t1 = time.perf_counter()
@@ -426,7 +458,8 @@ def make_step(torch, args, model, optimizer, images, labels, amp, mark, sync):
         loss.backward()
         t3 = time.perf_counter()
         optimizer.step()
-        sync()
+        if not pipelined:
+            sync()
         t4 = time.perf_counter()
         return (t0, t1, t2, t3, t4), float(loss.detach())
 
@@ -462,10 +495,9 @@ def run_case(args):
            "repeat": args.repeat, "torch": torch.__version__, "precision": args.precision}
     # bf16 as it is run on GPUs: NHWC (channels_last) images and weights for the convolutions.
     fmt = torch.channels_last if args.precision == "bf16" else torch.contiguous_format
-    # Two views already stacked view-major, as the reference's torch.cat([v0, v1]).
-    images = torch.empty(n, 3, IMG, IMG).uniform_(-2.0, 2.0).to(dev, memory_format=fmt)
-    labels = torch.randint(0, NUM_CLASSES, (b,), dtype=torch.int64).to(dev)
+    feed = make_feed(torch, args, dev, fmt, n, b)
     out["device"] = args.device
+    out["inputs"] = args.inputs
 
     reset_peak_rss()
     base = current_rss_bytes()
@@ -484,17 +516,24 @@ def run_case(args):
         model.train()
         optimizer = torch.optim.SGD(model.parameters(), lr=0.05 if args.case == "supcon" else 0.2,
                                     momentum=0.9, weight_decay=1e-4)
-    step = make_step(torch, args, model, optimizer, images, labels,
+    step = make_step(torch, args, model, optimizer, feed,
                      autocast_for(torch, args.precision, dev), mark, sync)
 
     phases = {"fwd": [], "loss": [], "bwd": [], "opt": [], "step": []}
     value = 0.0
+    starts = []
     for r in range(args.warmup + args.repeat):
-        (t0, t1, t2, t3, t4), value = step()
+        (t0, t1, t2, t3, t4), value = step(r)
+        starts.append(t0)
         if r >= args.warmup:
             for k, dt in (("fwd", t1 - t0), ("loss", t2 - t1), ("bwd", t3 - t2),
                           ("opt", t4 - t3), ("step", t4 - t0)):
                 phases[k].append(dt)
+    if args.inputs != "resident":
+        # Not synchronised step by step: a step lasts from its start to the next one's.
+        sync()
+        starts.append(time.perf_counter())
+        phases["step"] = [starts[r + 1] - starts[r] for r in range(args.warmup, len(starts) - 1)]
     peak = peak_rss_bytes()
     if cuda:
         out["cuda_peak_bytes"] = torch.cuda.max_memory_allocated()
@@ -532,6 +571,9 @@ def parse_args(argv):
                    help="fp32: TF32 off (default); tf32: TF32 matmuls and convolutions (CUDA "
                         "only; a no-op on CPU); bf16: autocast mixed precision, channels_last, "
                         "fp32 weights")
+    p.add_argument("--inputs", choices=["resident", "pageable", "pinned"], default="resident",
+                   help="resident: one batch kept on the device; pageable / pinned: a new host "
+                        "batch copied every step (pinned: page-locked, non_blocking)")
     p.add_argument("--profile", type=int, default=0, metavar="N",
                    help="then N more steps under torch.profiler: ms per step by category")
     p.add_argument("--json", action="store_true", help="one JSON object")

@@ -226,6 +226,22 @@ if [ $build_ok = 1 ] && [ -x "$model_bin" ] && [ -f bench/model_torch.py ]; then
         done
         first=0
     done
+    # Input pipelines (GPU_CHECK_INPUTS, default 1): the first case in fp32 with a new host
+    # batch every step, steps not synchronised one by one: libsupcon's supcon_tensor_upload
+    # against PyTorch's .to(device) from pageable memory, and libsupcon's uploader (pinned
+    # memory, copy stream) against PyTorch's pin_memory + non_blocking.
+    if [ "${GPU_CHECK_INPUTS:-1}" = 1 ]; then
+        set -- ${mcases[0]}
+        for pair in upload:pageable push:pinned; do
+            # shellcheck disable=SC2086 # word splitting of the assignments is intended
+            run "model $1/$2 fp32 ${pair%%:*}" 60 "$LOGS/bench.log" env ${GPU_CHECK_MODEL_ENV:-} "$model_bin" \
+                --backend cuda --case supcon --arch "$1" --bsz "$2" --warmup 2 --repeat 8 --inputs "${pair%%:*}" --json
+            grep '^{"kind":"model"' "$LOGS/bench.log" | tail -1 >>"$LOGS/bench.jsonl"
+            run "torch $1/$2 fp32 ${pair##*:}" 90 "$LOGS/bench.log" "${torch_py[@]}" bench/model_torch.py --device cuda \
+                --case supcon --arch "$1" --bsz "$2" --warmup 2 --repeat 8 --inputs "${pair##*:}" --json
+            grep '^{"kind": "model"' "$LOGS/bench.log" | tail -1 >>"$LOGS/bench.jsonl"
+        done
+    fi
     n_lib=$(grep -c '"impl":"libsupcon".*"images_per_s"' "$LOGS/bench.jsonl")
     n_torch=$(grep -c '"impl": "pytorch".*"images_per_s"' "$LOGS/bench.jsonl")
     note "bench model" "$([ "$n_lib" -gt 0 ] && [ "$n_torch" -gt 0 ] && echo ok || echo FAIL)" \

@@ -5,7 +5,10 @@
 
 Reads the lines of bench/bench_model.c and bench/model_torch.py ("kind": "model") and of
 bench/bench_loss.c and bench/loss_torch.py ("kind": "loss") and prints:
-  - training steps: images/s of libsupcon and PyTorch per model, batch and precision;
+  - training steps: images/s of libsupcon and PyTorch per model, batch, precision and
+    inputs (resident on the device; a new host batch per step from pageable memory, as
+    supcon_tensor_upload and .to(device); or from pinned memory on a copy stream, as a
+    supcon_uploader and pin_memory + non_blocking);
   - where a step's time goes, for the runs made with --profile (ms per step per category;
     PyTorch computes both convolution gradients in one call, so ours are summed to match);
   - the loss: ms per forward+backward at each N and how far the two loss values are apart.
@@ -37,24 +40,31 @@ def fmt(v, spec, missing="-"):
     return spec % v if isinstance(v, (int, float)) else missing
 
 
+# The two sides' names for the same way of feeding a step (bench_model --inputs,
+# model_torch.py --inputs).
+INPUTS = {"resident": "resident", "upload": "pageable", "pageable": "pageable", "push": "pinned",
+          "pinned": "pinned"}
+
+
 def model_table(rows):
     cases = {}
     for r in rows:
         if r.get("kind") == "model":
-            key = (r.get("arch"), r.get("bsz"), r.get("precision", "fp32"))
+            key = (r.get("arch"), r.get("bsz"), r.get("precision", "fp32"),
+                   INPUTS.get(r.get("inputs", "resident"), "?"))
             cases.setdefault(key, {})[side(r)] = r
     if not cases:
         return []
-    out = ["%10s %6s %6s %13s %13s %7s %10s %10s" % ("model", "bsz", "prec", "supcon img/s", "torch img/s",
-                                                   "ratio", "supcon MB", "torch MB")]
-    order = {"fp32": 0, "tf32": 1, "bf16": 2}
-    for (arch, bsz, prec), d in sorted(cases.items(), key=lambda kv: (str(kv[0][0]), kv[0][1] or 0,
-                                                                      order.get(kv[0][2], 9))):
+    out = ["%10s %6s %6s %9s %13s %13s %7s %10s %10s" % ("model", "bsz", "prec", "inputs", "supcon img/s",
+                                                         "torch img/s", "ratio", "supcon MB", "torch MB")]
+    order = {"fp32": 0, "tf32": 1, "bf16": 2, "resident": 0, "pageable": 1, "pinned": 2}
+    for (arch, bsz, prec, inputs), d in sorted(cases.items(), key=lambda kv: (
+            str(kv[0][0]), kv[0][1] or 0, order.get(kv[0][2], 9), order.get(kv[0][3], 9))):
         a, b = d.get("lib", {}), d.get("torch", {})
         ia, ib = a.get("images_per_s"), b.get("images_per_s")
         ma, mb = a.get("ctx_peak_bytes"), b.get("cuda_peak_bytes")
-        out.append("%10s %6s %6s %13s %13s %7s %10s %10s" % (
-            arch, bsz, prec, fmt(ia, "%.0f", (a.get("error") or "-")[:13]),
+        out.append("%10s %6s %6s %9s %13s %13s %7s %10s %10s" % (
+            arch, bsz, prec, inputs, fmt(ia, "%.0f", (a.get("error") or "-")[:13]),
             fmt(ib, "%.0f", (b.get("error") or "-")[:13]),
             "%.2fx" % (ia / ib) if ia and ib else "-",
             fmt(ma and ma / 1048576.0, "%.0f"), fmt(mb and mb / 1048576.0, "%.0f")))
