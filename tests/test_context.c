@@ -119,6 +119,30 @@ static void test_missing_cuda_module_is_an_error(void **st) {
     unsetenv("SUPCON_CUDA_MODULE");
 }
 
+/* A module whose table the core must refuse: the context fails with the core's reason and
+ * the module's init never runs (it would answer ERR_INTERNAL). */
+static void expect_refused_module(const char *path, const char *reason) {
+    setenv("SUPCON_CUDA_MODULE", path, 1);
+    supcon_context_config cfg = supcon_context_config_default();
+    cfg.backend = SUPCON_BACKEND_CUDA;
+    supcon_context *ctx = NULL;
+    assert_int_equal(supcon_context_create(&cfg, &ctx), SUPCON_ERR_BACKEND_UNAVAILABLE);
+    assert_null(ctx);
+    if (!strstr(supcon_context_last_error(NULL), reason))
+        fail_msg("expected \"%s\" in: %s", reason, supcon_context_last_error(NULL));
+    unsetenv("SUPCON_CUDA_MODULE");
+}
+
+static void test_module_of_another_abi_is_refused(void **st) {
+    (void)st;
+    expect_refused_module(SUPCON_TEST_FAKE_WRONG_ABI, "was built for backend ABI");
+}
+
+static void test_module_with_some_stage_slots_is_refused(void **st) {
+    (void)st;
+    expect_refused_module(SUPCON_TEST_FAKE_PARTIAL_STAGES, "fills 1 of the 4 staged-upload slots");
+}
+
 typedef struct {
     int calls;
     char last[256];
@@ -195,6 +219,8 @@ int main(void) {
         cmocka_unit_test(test_precision),
         cmocka_unit_test(test_backend_from_environment),
         cmocka_unit_test(test_missing_cuda_module_is_an_error),
+        cmocka_unit_test(test_module_of_another_abi_is_refused),
+        cmocka_unit_test(test_module_with_some_stage_slots_is_refused),
         cmocka_unit_test(test_log_callback_and_errors),
         cmocka_unit_test(test_thread_local_error),
         cmocka_unit_test(test_memory_accounting),
