@@ -56,8 +56,9 @@ supcon_status supcon_uploader_create(supcon_context *ctx, supcon_uploader **out)
         supcon_status s = ctx->ops->stage_create(ctx->state, &u->slot[k].stage);
         if (s != SUPCON_OK) {
             u->slot[k].stage = NULL;
+            s = sc_backend_error(ctx, s, "supcon_uploader_create"); /* before the free's calls */
             supcon_uploader_free(u);
-            return sc_backend_error(ctx, s, "supcon_uploader_create");
+            return s;
         }
     }
     *out = u;

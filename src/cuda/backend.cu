@@ -120,6 +120,8 @@ static void sc_cuda_shutdown(void *state)
         return;
     /* Teardown errors have nowhere to go (the state is about to vanish): best effort. */
     (void)cudaSetDevice(st->device);
+    if (st->copy_stream)
+        (void)cudaStreamSynchronize(st->copy_stream);
     if (st->stream)
         (void)cudaStreamSynchronize(st->stream);
     if (st->ws)
@@ -135,10 +137,8 @@ static void sc_cuda_shutdown(void *state)
         (void)cublasDestroy(st->blas);
     if (st->stream)
         (void)cudaStreamDestroy(st->stream);
-    if (st->copy_stream) {
-        (void)cudaStreamSynchronize(st->copy_stream);
+    if (st->copy_stream)
         (void)cudaStreamDestroy(st->copy_stream);
-    }
     free(st);
 }
 

@@ -20,9 +20,10 @@
 #define SC_CUDA_CONV_WS_CAP ((size_t)512 << 20)
 
 typedef struct sc_algo {
-    int algo;          /* cudnnConvolution{Fwd,BwdData,BwdFilter}Algo_t */
-    size_t bytes;      /* workspace it needs */
-    int deterministic; /* cuDNN's CUDNN_DETERMINISTIC */
+    int algo;             /* cudnnConvolution{Fwd,BwdData,BwdFilter}Algo_t */
+    size_t bytes;         /* workspace it needs */
+    int deterministic;    /* cuDNN's CUDNN_DETERMINISTIC */
+    cudnnMathType_t math; /* the math type cuDNN ranked it with (set before the call under TF32) */
 } sc_algo;
 
 typedef struct sc_conv_plan {
@@ -78,6 +79,14 @@ static int sc_math_ok(const sc_cuda_state *st, cudnnMathType_t m)
     return st->allow_tf32 || (m != CUDNN_TENSOR_OP_MATH && m != CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION);
 }
 
+/* Under TF32 cuDNN ranks (algorithm, math type) pairs, and a pair runs as ranked only with
+ * the descriptor set to its math type (its workspace is measured the same way). In float32
+ * the descriptor stays CUDNN_FMA_MATH whatever a result says. */
+static cudnnStatus_t sc_use_math(const sc_cuda_state *st, sc_conv_plan *p, cudnnMathType_t m)
+{
+    return st->allow_tf32 ? cudnnSetConvolutionMathType(p->conv, m) : CUDNN_STATUS_SUCCESS;
+}
+
 #define SC_DNN(call)                                                                                 \
     do {                                                                                             \
         supcon_status sc_s_ = sc_cudnn_check(st, (call), #call);                                     \
@@ -129,10 +138,12 @@ static supcon_status sc_plan_algos(sc_cuda_state *st, sc_conv_plan *p)
         for (int i = 0; i < got && i < SC_CONV_ALGOS; i++) {
             size_t bytes = 0;
             if (perf[i].status != CUDNN_STATUS_SUCCESS || !sc_math_ok(st, perf[i].mathType) ||
+                sc_use_math(st, p, perf[i].mathType) != CUDNN_STATUS_SUCCESS ||
                 cudnnGetConvolutionForwardWorkspaceSize(st->dnn, p->x, p->w, p->conv, p->y, perf[i].algo,
                                                         &bytes) != CUDNN_STATUS_SUCCESS)
                 continue;
-            p->fwd[p->n_fwd++] = {(int)perf[i].algo, bytes, perf[i].determinism == CUDNN_DETERMINISTIC};
+            p->fwd[p->n_fwd++] = {(int)perf[i].algo, bytes, perf[i].determinism == CUDNN_DETERMINISTIC,
+                                  perf[i].mathType};
         }
     }
     {
@@ -141,10 +152,12 @@ static supcon_status sc_plan_algos(sc_cuda_state *st, sc_conv_plan *p)
         for (int i = 0; i < got && i < SC_CONV_ALGOS; i++) {
             size_t bytes = 0;
             if (perf[i].status != CUDNN_STATUS_SUCCESS || !sc_math_ok(st, perf[i].mathType) ||
+                sc_use_math(st, p, perf[i].mathType) != CUDNN_STATUS_SUCCESS ||
                 cudnnGetConvolutionBackwardDataWorkspaceSize(st->dnn, p->w, p->y, p->conv, p->x, perf[i].algo,
                                                              &bytes) != CUDNN_STATUS_SUCCESS)
                 continue;
-            p->bwd_data[p->n_bwd_data++] = {(int)perf[i].algo, bytes, perf[i].determinism == CUDNN_DETERMINISTIC};
+            p->bwd_data[p->n_bwd_data++] = {(int)perf[i].algo, bytes, perf[i].determinism == CUDNN_DETERMINISTIC,
+                                            perf[i].mathType};
         }
     }
     {
@@ -153,11 +166,12 @@ static supcon_status sc_plan_algos(sc_cuda_state *st, sc_conv_plan *p)
         for (int i = 0; i < got && i < SC_CONV_ALGOS; i++) {
             size_t bytes = 0;
             if (perf[i].status != CUDNN_STATUS_SUCCESS || !sc_math_ok(st, perf[i].mathType) ||
+                sc_use_math(st, p, perf[i].mathType) != CUDNN_STATUS_SUCCESS ||
                 cudnnGetConvolutionBackwardFilterWorkspaceSize(st->dnn, p->x, p->y, p->conv, p->w, perf[i].algo,
                                                                &bytes) != CUDNN_STATUS_SUCCESS)
                 continue;
             p->bwd_filter[p->n_bwd_filter++] = {(int)perf[i].algo, bytes,
-                                                perf[i].determinism == CUDNN_DETERMINISTIC};
+                                                perf[i].determinism == CUDNN_DETERMINISTIC, perf[i].mathType};
         }
     }
     if (!p->n_fwd || !p->n_bwd_data || !p->n_bwd_filter)
@@ -289,6 +303,7 @@ static supcon_status sc_conv_begin(sc_cuda_state *st, const supcon_conv_desc *d,
         return sc_cuda_fail(st, SUPCON_ERR_INVALID_ARGUMENT,
                             "conv2d %s: workspace of %zu bytes, no cuDNN algorithm fits (the smallest needs %zu)",
                             what, ws_bytes, sc_least_bytes(list, count));
+    SC_DNN(sc_use_math(st, *p, (*a)->math));
     return SUPCON_OK;
 }
 

@@ -4,7 +4,8 @@
  * stream, marks the last calls that may read the destination (the copy waits for them and
  * for nothing queued later); `copied`, recorded on the copy stream, is what the compute
  * stream waits for before its next call, and what the host waits for before it refills the
- * buffer. No host thread ever waits for compute here. */
+ * buffer. The host waits only for a buffer's copy of two pushes back, which in a training
+ * loop finished long ago (it queued behind the readers of three batches back). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -125,10 +126,13 @@ supcon_status sc_cuda_stage_upload(void *state, void *stage, void *dst, const vo
     if (s == SUPCON_OK)
         s = sc_cuda_check(st, cudaMemcpyAsync(dst, sg->pinned, bytes, cudaMemcpyHostToDevice, st->copy_stream),
                           "cudaMemcpyAsync (staged host to device)");
-    if (s == SUPCON_OK)
-        s = sc_cuda_check(st, cudaEventRecord(sg->copied, st->copy_stream), "cudaEventRecord (stage copied)");
+    if (s != SUPCON_OK)
+        return s;
+    s = sc_cuda_check(st, cudaEventRecord(sg->copied, st->copy_stream), "cudaEventRecord (stage copied)");
     if (s == SUPCON_OK)
         s = sc_cuda_check(st, cudaStreamWaitEvent(st->stream, sg->copied, 0),
                           "cudaStreamWaitEvent (compute stream after the copy)");
+    if (s != SUPCON_OK) /* the queued copy is not tracked: let it finish before the buffer is reused */
+        (void)cudaStreamSynchronize(st->copy_stream);
     return s;
 }
