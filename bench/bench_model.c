@@ -305,11 +305,13 @@ static void run_case(const options *o, result *res) {
         t[PH_LOSS][r] = t2 - t1;
         t[PH_BWD][r] = t3 - t2; /* zero_grad (a memset) is counted with the backward */
         t[PH_OPT][r] = t4 - t3;
-        if (pipelined) starts[r] = t0, starts[r + 1] = t4; /* overwritten by the next start */
+        if (pipelined) starts[r] = t0;
         else t[PH_STEP][r] = t4 - t0;
     }
-    if (pipelined)
+    if (pipelined) { /* the last step ended with the final wait, just now */
+        starts[total] = now_s();
         for (int r = 0; r < total; ++r) starts[r] = starts[r + 1] - starts[r];
+    }
     if (o->profile) {
         res->prof_step_ms = 1e3 * (now_s() - prof_t0) / o->profile;
         supcon_profile_entry *e = calloc(MAX_PROF, sizeof *e);

@@ -115,7 +115,6 @@ supcon_status supcon_uploader_push(supcon_uploader *u, supcon_dtype dtype, int n
             return sc_backend_error(ctx, s, fn);
         }
     }
-    sc_note_peak(ctx);
     sc_prof_end(ctx, "uploader push", t0);
     desc.data = fill->data;
     fill->tensor = desc;
