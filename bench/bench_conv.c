@@ -92,7 +92,7 @@ int main(int argc, char **argv) {
         }
     }
     if (n <= 0) n = shapes == resnet50_shapes ? 16 : 64;
-    supcon_backend_init cfg = {.device = 0, .num_threads = threads, .allow_tf32 = 0};
+    supcon_backend_init cfg = {.device = 0, .num_threads = threads, .precision = SUPCON_PRECISION_FP32};
     void *st = NULL;
     char msg[SUPCON_BACKEND_MSG_LEN];
     if (sc_cpu_backend()->init(&cfg, &st, msg, sizeof msg) != SUPCON_OK) {

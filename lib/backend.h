@@ -14,7 +14,7 @@
 extern "C" {
 #endif
 
-#define SUPCON_BACKEND_ABI 5u
+#define SUPCON_BACKEND_ABI 6u
 
 /* How a backend's state reports why a call failed: the backend writes a message here and
  * returns a status; the core copies the message into the context's last error. */
@@ -23,7 +23,9 @@ extern "C" {
 typedef struct supcon_backend_init {
     int device;      /* CUDA ordinal; ignored by the CPU backend */
     int num_threads; /* CPU worker threads, 0 = one per core */
-    int allow_tf32;  /* ABI 4: 1 lets the products use TF32 tensor cores (supcon_precision) */
+    int precision;   /* ABI 6: a supcon_precision. TF32 lets the products use TF32 tensor
+                        cores; BF16 makes the three conv2d calls round their operands and
+                        results to bfloat16 (every backend, the CPU included) */
 } supcon_backend_init;
 
 /* Positives of the loss problem: equal labels, or a sample-level weight matrix. */

@@ -22,7 +22,7 @@ static supcon_status sc_open_ops(supcon_context *ctx, const supcon_backend_ops *
                         "backend '%s' fills %d of the 4 staged-upload slots (all or none)", ops->name, stages);
     supcon_backend_init init = {.device = ctx->device,
                                 .num_threads = ctx->num_threads,
-                                .allow_tf32 = ctx->precision == SUPCON_PRECISION_TF32};
+                                .precision = (int)ctx->precision};
     char msg[SUPCON_BACKEND_MSG_LEN] = "";
     supcon_status s = ops->init(&init, &ctx->state, msg, sizeof msg);
     if (s != SUPCON_OK) {

@@ -45,7 +45,7 @@ supcon_status supcon_context_create(const supcon_context_config *cfg, supcon_con
         return sc_error(NULL, SUPCON_ERR_INVALID_ARGUMENT,
                         "supcon_context_create: cfg->log_level %d is not a supcon_log_level",
                         (int)c.log_level);
-    if ((int)c.precision != SUPCON_PRECISION_FP32 && (int)c.precision != SUPCON_PRECISION_TF32)
+    if ((int)c.precision < SUPCON_PRECISION_FP32 || (int)c.precision > SUPCON_PRECISION_BF16)
         return sc_error(NULL, SUPCON_ERR_INVALID_ARGUMENT,
                         "supcon_context_create: cfg->precision %d is not a supcon_precision", (int)c.precision);
 

@@ -65,13 +65,15 @@ static void test_bad_configs(void **st) {
     cfg.log_level = (supcon_log_level)9;
     assert_int_equal(supcon_context_create(&cfg, &ctx), SUPCON_ERR_INVALID_ARGUMENT);
     cfg = supcon_context_config_default();
-    cfg.precision = (supcon_precision)2;
+    cfg.precision = (supcon_precision)3;
     assert_int_equal(supcon_context_create(&cfg, &ctx), SUPCON_ERR_INVALID_ARGUMENT);
     assert_non_null(strstr(supcon_context_last_error(NULL), "precision"));
+    cfg.precision = (supcon_precision)-1;
+    assert_int_equal(supcon_context_create(&cfg, &ctx), SUPCON_ERR_INVALID_ARGUMENT);
 }
 
-/* TF32 is a permission: the CPU takes it and computes in float32. A caller built against the
- * first 0.1 layout (ending at log_level, its padding unset) gets FP32 whatever lies past it. */
+/* TF32 is a permission: the CPU takes it and computes in float32. BF16 is taken too (its
+ * arithmetic is test_ops_bf16's and test_model_bf16's). A caller built against the first 0.1 layout (ending at log_level, its padding unset) gets FP32 whatever lies past it. */
 static void test_precision(void **st) {
     supcon_context_config cfg = supcon_context_config_default();
     assert_int_equal(cfg.precision, SUPCON_PRECISION_FP32);
@@ -80,6 +82,10 @@ static void test_precision(void **st) {
     supcon_context *ctx = NULL;
     assert_int_equal(supcon_context_create(&cfg, &ctx), SUPCON_OK);
     assert_int_equal(supcon_context_precision(ctx), SUPCON_PRECISION_TF32);
+    supcon_context_free(ctx);
+    cfg.precision = SUPCON_PRECISION_BF16;
+    assert_int_equal(supcon_context_create(&cfg, &ctx), SUPCON_OK);
+    assert_int_equal(supcon_context_precision(ctx), SUPCON_PRECISION_BF16);
     supcon_context_free(ctx);
 
     cfg = supcon_context_config_default();

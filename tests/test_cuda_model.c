@@ -1,7 +1,14 @@
 /* A whole SupCon training step on CUDA against the same step on the CPU, through the public
  * API only: a small ResNet-18 with an MLP head, two views of each image as one batch, the
  * SupConLoss, backward, SGD. Same seed on both, so the weights start equal; after each step
- * the loss, every parameter's gradient and every parameter and buffer must agree.
+ * the loss, every parameter's gradient and every parameter and buffer must agree: in float32,
+ * then with both contexts in SUPCON_PRECISION_BF16 (the same roundings on both sides; the
+ * float32 sums in another order move a convolution's result by one bfloat16 step now and
+ * then, and the backward carries that on, hence the looser gradient bound). The BF16 steps
+ * run BN on its running statistics: with batch statistics of a dozen images one moved
+ * result shifts its whole channel and the next roundings with it, so two correct
+ * implementations part by 10-40 % in the gradients (measured against PyTorch in
+ * tests/fixtures/gen_model_fixtures.py), which would test nothing.
  * Exits 77 ("skipped") where no CUDA device is usable. */
 #include <math.h>
 #include <stdio.h>
@@ -32,10 +39,12 @@ static void must(supcon_status s, supcon_context *ctx, const char *what) {
     exit(1);
 }
 
-static supcon_status open_side(side *sd, supcon_backend_kind kind, const float *img, const int64_t *lab) {
+static supcon_status open_side(side *sd, supcon_backend_kind kind, supcon_precision precision, int training,
+                               const float *img, const int64_t *lab) {
     memset(sd, 0, sizeof *sd);
     supcon_context_config cc = supcon_context_config_default();
     cc.backend = kind;
+    cc.precision = precision;
     cc.seed = 11;
     supcon_status s = supcon_context_create(&cc, &sd->ctx);
     if (s != SUPCON_OK) return s;
@@ -44,7 +53,7 @@ static supcon_status open_side(side *sd, supcon_backend_kind kind, const float *
     mc.width = 8;
     mc.feat_dim = 32;
     must(supcon_model_create(sd->ctx, &mc, &sd->model), sd->ctx, "model_create");
-    must(supcon_model_set_training(sd->model, 1), sd->ctx, "set_training");
+    must(supcon_model_set_training(sd->model, training), sd->ctx, "set_training");
     supcon_loss_config lc = supcon_loss_config_default();
     lc.temperature = 0.1f;
     must(supcon_loss_create(sd->ctx, &lc, &sd->loss), sd->ctx, "loss_create");
@@ -115,28 +124,26 @@ static void close_side(side *sd) {
     supcon_context_free(sd->ctx);
 }
 
-int main(void) {
-    tu_rng r = tu_rng_seed(2024);
-    float *img = malloc(sizeof(float) * 2 * B * 3 * IMG * IMG);
-    for (int i = 0; i < 2 * B * 3 * IMG * IMG; i++) img[i] = (float)tu_normal(&r);
-    const int64_t lab[B] = {0, 1, 2, 0, 1, 2};
-    side cpu, gpu;
-    supcon_status s = open_side(&gpu, SUPCON_BACKEND_CUDA, img, lab);
-    if (s == SUPCON_ERR_BACKEND_UNAVAILABLE) {
-        printf("skipped: %s\n", supcon_context_last_error(NULL));
-        free(img);
-        return 77;
-    }
-    must(s, NULL, "cuda context");
-    must(open_side(&cpu, SUPCON_BACKEND_CPU, img, lab), NULL, "cpu context");
+/* Relative bounds of one precision: the loss, the gradients, the parameters and buffers. */
+typedef struct bounds {
+    supcon_precision precision;
+    int training; /* BN on batch statistics */
+    const char *name;
+    double loss, grad, param;
+} bounds;
 
+/* STEPS steps on both sides; returns the checks passed (failures counted in g_fail). */
+static int run_steps(const bounds *bd, const float *img, const int64_t *lab) {
+    side cpu, gpu;
+    must(open_side(&gpu, SUPCON_BACKEND_CUDA, bd->precision, bd->training, img, lab), NULL, "cuda context");
+    must(open_side(&cpu, SUPCON_BACKEND_CPU, bd->precision, bd->training, img, lab), NULL, "cpu context");
     int passed = 0;
     double worst_grad = 0, worst_param = 0;
     for (int k = 0; k < STEPS; k++) {
         const float lc = step(&cpu), lg = step(&gpu);
         const double el = fabs((double)lg - lc) / fabs((double)lc);
-        if (el <= 1e-4) passed++;
-        else printf("FAIL step %d: loss cuda %.7f cpu %.7f (rel %.2e)\n", k, lg, lc, el), g_fail++;
+        if (el <= bd->loss) passed++;
+        else printf("FAIL %s step %d: loss cuda %.7f cpu %.7f (rel %.2e)\n", bd->name, k, lg, lc, el), g_fail++;
         /* gradients of this step, then parameters and buffers after the update */
         const int64_t np = supcon_model_param_count(cpu.model);
         for (int64_t i = 0; i < np; i++) {
@@ -144,19 +151,43 @@ int main(void) {
             if (pc->grad) {
                 const double e = compare(pg->grad, pc->grad);
                 worst_grad = e > worst_grad ? e : worst_grad;
-                if (e >= 0 && e <= 1e-3) passed++;
-                else printf("FAIL step %d: grad %s rel %.2e\n", k, pc->name, e), g_fail++;
+                if (e >= 0 && e <= bd->grad) passed++;
+                else printf("FAIL %s step %d: grad %s rel %.2e\n", bd->name, k, pc->name, e), g_fail++;
             }
             const double e = compare(pg->value, pc->value);
             worst_param = e > worst_param ? e : worst_param;
-            if (e >= 0 && e <= 1e-4) passed++;
-            else printf("FAIL step %d: %s rel %.2e\n", k, pc->name, e), g_fail++;
+            if (e >= 0 && e <= bd->param) passed++;
+            else printf("FAIL %s step %d: %s rel %.2e\n", bd->name, k, pc->name, e), g_fail++;
         }
-        printf("step %d: loss cpu %.6f cuda %.6f\n", k, lc, lg);
+        printf("%s step %d: loss cpu %.6f cuda %.6f\n", bd->name, k, lc, lg);
     }
-    printf("worst relative error: gradients %.2e, parameters and buffers %.2e\n", worst_grad, worst_param);
+    printf("%s: worst relative error: gradients %.2e, parameters and buffers %.2e\n", bd->name, worst_grad,
+           worst_param);
     close_side(&cpu);
     close_side(&gpu);
+    return passed;
+}
+
+int main(void) {
+    tu_rng r = tu_rng_seed(2024);
+    float *img = malloc(sizeof(float) * 2 * B * 3 * IMG * IMG);
+    for (int i = 0; i < 2 * B * 3 * IMG * IMG; i++) img[i] = (float)tu_normal(&r);
+    const int64_t lab[B] = {0, 1, 2, 0, 1, 2};
+    supcon_context_config cc = supcon_context_config_default();
+    cc.backend = SUPCON_BACKEND_CUDA;
+    supcon_context *probe = NULL;
+    if (supcon_context_create(&cc, &probe) == SUPCON_ERR_BACKEND_UNAVAILABLE) {
+        printf("skipped: %s\n", supcon_context_last_error(NULL));
+        free(img);
+        return 77;
+    }
+    supcon_context_free(probe);
+    /* bf16: the CPU against PyTorch on such a network gives outputs to 1e-6 and gradients to
+     * 6.5e-3 (test_model_parity) */
+    const bounds runs[] = {{SUPCON_PRECISION_FP32, 1, "fp32", 1e-4, 1e-3, 1e-4},
+                           {SUPCON_PRECISION_BF16, 0, "bf16", 1e-3, 2e-2, 1e-3}};
+    int passed = 0;
+    for (size_t i = 0; i < sizeof runs / sizeof runs[0]; i++) passed += run_steps(&runs[i], img, lab);
     free(img);
     printf("cuda_model: %d passed, %d failed\n", passed, g_fail);
     return g_fail ? 1 : 0;

@@ -27,9 +27,9 @@ static void *cs, *gs;
 
 
 /* Worst relative error seen per family, printed at the end. */
-enum { F_CONV, F_BN, F_ELT, F_POOL, F_LIN, F_L2, F_XENT, F_CONV_TF32, F_LIN_TF32, F_COUNT };
-static const char *const FAMILY[F_COUNT] = {"conv2d", "batchnorm", "eltwise", "avgpool", "linear",
-                                            "l2norm", "xent", "conv2d tf32", "linear tf32"};
+enum { F_CONV, F_BN, F_ELT, F_POOL, F_LIN, F_L2, F_XENT, F_CONV_TF32, F_LIN_TF32, F_CONV_BF16, F_COUNT };
+static const char *const FAMILY[F_COUNT] = {"conv2d", "batchnorm", "eltwise", "avgpool", "linear", "l2norm",
+                                            "xent", "conv2d tf32", "linear tf32", "conv2d bf16"};
 static double g_worst[F_COUNT];
 
 static void ok_status(supcon_status s, void *state, const supcon_backend_ops *o, const char *what) {
@@ -149,6 +149,23 @@ static const char *g_conv_mode = ""; /* which algorithm ranking the CUDA state u
  * F_LIN in float32, looser under TF32 (inputs rounded to a 10-bit mantissa). */
 static double g_prod_tol = TOL;
 static int g_conv_fam = F_CONV, g_lin_fam = F_LIN;
+/* 1 while both states are SUPCON_PRECISION_BF16: results must be bfloat16 values, and without
+ * a workspace every call must refuse (the bfloat16 copies live there). */
+static int g_bf16;
+
+/* Every element of the GPU buffer d is a bfloat16 value (its low 16 bits zero). */
+static void all_bf16(const char *what, const float *d, int64_t n) {
+    float *h = hnew(n);
+    dget(h, d, (size_t)n * sizeof(float));
+    int64_t bad = -1;
+    for (int64_t i = 0; i < n && bad < 0; i++) {
+        uint32_t u;
+        memcpy(&u, &h[i], sizeof u);
+        if (u & 0xffffu) bad = i;
+    }
+    check(bad < 0, "%s: element %lld (%.9g) is not a bfloat16 value", what, (long long)bad, bad < 0 ? 0.0 : h[bad]);
+    free(h);
+}
 
 static void conv_case(tu_rng *r, supcon_conv_desc d) {
     char tag[160];
@@ -195,6 +212,13 @@ static void conv_case(tu_rng *r, supcon_conv_desc d) {
             for (int k = 0; k < 4; k++) {
                 /* Without a workspace, "no algorithm fits" is the documented answer for the
                  * backward calls; the forward always has implicit GEMM. */
+                if (pass == 1 && g_bf16) {
+                    check(st4[k] == SUPCON_ERR_INVALID_ARGUMENT && strstr(G->last_message(gs), "bfloat16"),
+                          "%s call %d: %s without the workspace for the bfloat16 copies (%s)", t, k,
+                          supcon_status_name(st4[k]), G->last_message(gs));
+                    fits[k] = 0;
+                    continue;
+                }
                 if (pass == 1 && k > 0 && st4[k] == SUPCON_ERR_INVALID_ARGUMENT) {
                     printf("note: %s: %s\n", t, G->last_message(gs));
                     fits[k] = 0;
@@ -205,7 +229,10 @@ static void conv_case(tu_rng *r, supcon_conv_desc d) {
         }
         char what[260];
         snprintf(what, sizeof what, "%s forward", t);
-        compare(g_conv_fam, what, gy[0], y, ny, g_prod_tol);
+        if (fits[0]) compare(g_conv_fam, what, gy[0], y, ny, g_prod_tol);
+        if (fits[0] && g_bf16) all_bf16(what, gy[0], ny);
+        snprintf(what, sizeof what, "%s backward data", t);
+        if (fits[1] && g_bf16) all_bf16(what, gdx[0], nx);
         snprintf(what, sizeof what, "%s backward data", t);
         if (fits[1]) compare(g_conv_fam, what, gdx[0], dx, nx, g_prod_tol);
         snprintf(what, sizeof what, "%s backward data +=", t);
@@ -252,7 +279,7 @@ static void test_conv(void) {
 /* A second CUDA state that ranks the algorithms by timing them (SUPCON_CUDA_CONV_FIND=1, read
  * when a state is made): other algorithms, the same results. */
 static void test_conv_find(void) {
-    supcon_backend_init cfg = {.device = 0, .num_threads = 0, .allow_tf32 = 0};
+    supcon_backend_init cfg = {.device = 0, .num_threads = 0, .precision = SUPCON_PRECISION_FP32};
     char msg[SUPCON_BACKEND_MSG_LEN] = "";
     void *found = NULL;
     setenv("SUPCON_CUDA_CONV_FIND", "1", 1);
@@ -806,15 +833,15 @@ static int layer_slots_filled(const supcon_backend_ops *o) {
  * each, partly averaging out over a sum. */
 #define TOL_TF32 3e-3
 
-/* A third CUDA state made with allow_tf32 (SUPCON_PRECISION_TF32): convolutions and linear
+/* A third CUDA state made with SUPCON_PRECISION_TF32: convolutions and linear
  * layers within the TF32 tolerance of the CPU's float32, and TF32 visibly in use — a typical
  * ResNet layer's error above what float32 gives (about 1e-6), else the option did nothing. */
 static void test_tf32(void) {
-    supcon_backend_init cfg = {.device = 0, .num_threads = 0, .allow_tf32 = 1};
+    supcon_backend_init cfg = {.device = 0, .num_threads = 0, .precision = SUPCON_PRECISION_TF32};
     char msg[SUPCON_BACKEND_MSG_LEN] = "";
     void *tf = NULL;
     supcon_status s = G->init(&cfg, &tf, msg, sizeof msg);
-    check(s == SUPCON_OK, "a CUDA state with allow_tf32: %s: %s", supcon_status_name(s), msg);
+    check(s == SUPCON_OK, "a CUDA state with SUPCON_PRECISION_TF32: %s: %s", supcon_status_name(s), msg);
     if (s != SUPCON_OK) return;
     void *keep = gs;
     gs = tf;
@@ -837,6 +864,75 @@ static void test_tf32(void) {
     g_lin_fam = F_LIN;
     gs = keep;
     G->shutdown(tf);
+}
+
+/* ---- BF16 ----------------------------------------------------------------------------------- */
+
+/* Both sides round the same operands and results: what differs is the order of the float32
+ * sums, which moves a result across a rounding boundary now and then (one bfloat16 step,
+ * 2^-7 relative, in a few elements). */
+#define TOL_BF16 1e-2
+
+/* x = 1 + 2^-8 + 2^-12 rounds up to 1 + 2^-7, w = 1 - 2^-10 rounds to 1: every result of a
+ * one-product convolution is 1 + 2^-7 exactly, where float32 gives about 1.00317. */
+static void bf16_one_product(void) {
+    const supcon_conv_desc d = {1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0};
+    const float a = 1.0f + 0x1p-8f + 0x1p-12f, b = 1.0f - 0x1p-10f, want = 1.0f + 0x1p-7f;
+    const size_t wsb = G->conv2d_workspace_bytes(gs, &d);
+    void *ws = dalloc(wsb);
+    float *ga = dfrom(&a, 1), *gb = dfrom(&b, 1), *gy = dpoisoned(1), *gdx = dpoisoned(1);
+    const float quarter = 0.25f, half = 0.5f;
+    float *gdxa = dfrom(&quarter, 1), *gdw = dfrom(&half, 1);
+    ok_status(G->conv2d_forward(gs, &d, gy, ga, gb, ws, wsb), gs, G, "bf16 one product forward");
+    ok_status(G->conv2d_backward_data(gs, &d, gdx, ga, gb, 0, ws, wsb), gs, G, "bf16 one product data");
+    ok_status(G->conv2d_backward_data(gs, &d, gdxa, ga, gb, 1, ws, wsb), gs, G, "bf16 one product data +=");
+    ok_status(G->conv2d_backward_filter(gs, &d, gdw, ga, gb, ws, wsb), gs, G, "bf16 one product filter");
+    float y, dx, dxa, dw;
+    dget(&y, gy, 4), dget(&dx, gdx, 4), dget(&dxa, gdxa, 4), dget(&dw, gdw, 4);
+    check(y == want && dx == want && dxa == 0.25f + want && dw == 0.5f + want,
+          "bf16 one product: y %.9g, dx %.9g, dx += %.9g, dW += %.9g; want %.9g (+ 0.25, + 0.5)", y, dx, dxa, dw,
+          want);
+    G->release(gs, ws), G->release(gs, ga), G->release(gs, gb), G->release(gs, gy);
+    G->release(gs, gdx), G->release(gs, gdxa), G->release(gs, gdw);
+}
+
+/* A CUDA state and a CPU state both made with SUPCON_PRECISION_BF16: the convolutions within
+ * TOL_BF16 of each other, every stored result a bfloat16 value, the exact one-product case,
+ * and the other layers still strict float32 (the linear layers against the float32 tolerance). */
+static void test_bf16(void) {
+    supcon_backend_init gcfg = {.device = 0, .num_threads = 0, .precision = SUPCON_PRECISION_BF16};
+    supcon_backend_init ccfg = {.device = 0, .num_threads = 2, .precision = SUPCON_PRECISION_BF16};
+    char msg[SUPCON_BACKEND_MSG_LEN] = "";
+    void *gbf = NULL, *cbf = NULL;
+    supcon_status s = G->init(&gcfg, &gbf, msg, sizeof msg);
+    check(s == SUPCON_OK, "a CUDA state with SUPCON_PRECISION_BF16: %s: %s", supcon_status_name(s), msg);
+    if (s != SUPCON_OK) return;
+    s = C->init(&ccfg, &cbf, msg, sizeof msg);
+    check(s == SUPCON_OK, "a CPU state with SUPCON_PRECISION_BF16: %s", msg);
+    if (s != SUPCON_OK) {
+        G->shutdown(gbf);
+        return;
+    }
+    void *keep_g = gs, *keep_c = cs;
+    gs = gbf, cs = cbf;
+    bf16_one_product();
+    g_conv_mode = " (bf16)";
+    g_prod_tol = TOL_BF16;
+    g_conv_fam = F_CONV_BF16;
+    g_bf16 = 1;
+    tu_rng r = tu_rng_seed(107);
+    const supcon_conv_desc cases[] = {{3, 5, 9, 7, 4, 3, 3, 2, 2, 1, 1},    {8, 3, 32, 32, 64, 3, 3, 1, 1, 1, 1},
+                                      {16, 64, 16, 16, 64, 3, 3, 1, 1, 1, 1}, {5, 128, 4, 4, 256, 1, 1, 2, 2, 0, 0},
+                                      {2, 32, 11, 13, 48, 3, 3, 2, 2, 1, 1},  {1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0}};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) conv_case(&r, cases[i]);
+    g_bf16 = 0;
+    g_conv_mode = "";
+    g_prod_tol = TOL;
+    g_conv_fam = F_CONV;
+    test_linear(); /* not a convolution: float32 as before */
+    gs = keep_g, cs = keep_c;
+    G->shutdown(gbf);
+    C->shutdown(cbf);
 }
 
 int main(void) {
@@ -871,8 +967,8 @@ int main(void) {
     unsetenv("SUPCON_CUDA_CONV_DETERMINISTIC");
     unsetenv("SUPCON_CUDA_CONV_FIND");
     char msg[SUPCON_BACKEND_MSG_LEN] = "";
-    supcon_backend_init gcfg = {.device = 0, .num_threads = 0, .allow_tf32 = 0};
-    supcon_backend_init ccfg = {.device = 0, .num_threads = 2, .allow_tf32 = 0};
+    supcon_backend_init gcfg = {.device = 0, .num_threads = 0, .precision = SUPCON_PRECISION_FP32};
+    supcon_backend_init ccfg = {.device = 0, .num_threads = 2, .precision = SUPCON_PRECISION_FP32};
     supcon_status s = G->init(&gcfg, &gs, msg, sizeof msg);
     if (s == SUPCON_ERR_BACKEND_UNAVAILABLE) {
         printf("skipped: %s\n", msg);
@@ -901,6 +997,7 @@ int main(void) {
     test_conv();
     test_conv_find();
     test_tf32();
+    test_bf16();
     test_sgd();
 
     printf("worst relative error:");

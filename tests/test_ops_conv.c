@@ -10,52 +10,8 @@
 #include <cmocka.h>
 
 #include "gemm.h"
+#include "test_conv_ref.h"
 #include "test_ops_util.h"
-
-/* ---- the reference: the definition, loop by loop, in double ------------------------------ */
-
-static int64_t x_size(const supcon_conv_desc *d) { return d->n * d->c_in * d->h * d->w; }
-static int64_t w_size(const supcon_conv_desc *d) { return d->c_out * d->c_in * d->kh * d->kw; }
-static int64_t y_size(const supcon_conv_desc *d) {
-    return d->n * d->c_out * supcon_conv_out_h(d) * supcon_conv_out_w(d);
-}
-
-/* Calls f(yi, xi, wi) for every (output, input, weight) index triple that meets. */
-#define REF_CONV_FOR_EACH(d, BODY)                                                                 \
-    do {                                                                                           \
-        const int64_t oh_ = supcon_conv_out_h(d), ow_ = supcon_conv_out_w(d);                      \
-        for (int64_t b = 0; b < (d)->n; b++)                                                       \
-            for (int64_t o = 0; o < (d)->c_out; o++)                                               \
-                for (int64_t oy = 0; oy < oh_; oy++)                                               \
-                    for (int64_t ox = 0; ox < ow_; ox++)                                           \
-                        for (int64_t c = 0; c < (d)->c_in; c++)                                    \
-                            for (int64_t ki = 0; ki < (d)->kh; ki++)                               \
-                                for (int64_t kj = 0; kj < (d)->kw; kj++) {                         \
-                                    const int64_t iy = oy * (d)->stride_h - (d)->pad_h + ki;       \
-                                    const int64_t ix = ox * (d)->stride_w - (d)->pad_w + kj;       \
-                                    if (iy < 0 || iy >= (d)->h || ix < 0 || ix >= (d)->w) continue; \
-                                    const int64_t yi = ((b * (d)->c_out + o) * oh_ + oy) * ow_ + ox; \
-                                    const int64_t xi = ((b * (d)->c_in + c) * (d)->h + iy) * (d)->w + ix; \
-                                    const int64_t wi = ((o * (d)->c_in + c) * (d)->kh + ki) * (d)->kw + kj; \
-                                    BODY;                                                          \
-                                }                                                                  \
-    } while (0)
-
-static void ref_forward(const supcon_conv_desc *d, double *y, const double *x, const double *w) {
-    memset(y, 0, sizeof(double) * (size_t)y_size(d));
-    REF_CONV_FOR_EACH(d, y[yi] += x[xi] * w[wi]);
-}
-
-/* dx and dw overwritten. */
-static void ref_backward(const supcon_conv_desc *d, double *dx, double *dw, const double *dy, const double *x,
-                         const double *w) {
-    memset(dx, 0, sizeof(double) * (size_t)x_size(d));
-    memset(dw, 0, sizeof(double) * (size_t)w_size(d));
-    REF_CONV_FOR_EACH(d, {
-        dx[xi] += dy[yi] * w[wi];
-        dw[wi] += dy[yi] * x[xi];
-    });
-}
 
 /* n, c_in, h, w, c_out, kh, kw, stride_h, stride_w, pad_h, pad_w */
 static const supcon_conv_desc shapes[] = {
@@ -116,15 +72,9 @@ static const supcon_conv_desc shapes[] = {
 /* One shape through the three passes; returns the worst relative error. Gradients are
  * checked with accumulate/+= on top of non-zero starting values. */
 static double check_shape(void *st, const supcon_conv_desc *d, uint64_t seed) {
-    tu_rng r = tu_rng_seed(seed);
-    const int64_t nx = x_size(d), nw = w_size(d), ny = y_size(d);
-    float *x = to_floats(nx), *w = to_floats(nw), *y = to_floats(ny), *dy = to_floats(ny);
-    float *dx = to_floats(nx), *dw = to_floats(nw), *dx0 = to_floats(nx), *dw0 = to_floats(nw);
-    to_fill(&r, x, nx, 1.0);
-    to_fill(&r, w, nw, 0.5);
-    to_fill(&r, dy, ny, 1.0);
-    to_fill(&r, dx0, nx, 1.0);
-    to_fill(&r, dw0, nw, 1.0);
+    conv_io io = conv_io_make(d, seed);
+    const int64_t nx = io.nx, nw = io.nw, ny = io.ny;
+    float *x = io.x, *w = io.w, *y = io.y, *dy = io.dy, *dx = io.dx, *dw = io.dw, *dx0 = io.dx0, *dw0 = io.dw0;
     double *xd = to_widen(x, nx), *wd = to_widen(w, nw), *dyd = to_widen(dy, ny);
     double *yr = to_doubles(ny), *dxr = to_doubles(nx), *dwr = to_doubles(nw);
     ref_forward(d, yr, xd, wd);
@@ -157,7 +107,7 @@ static double check_shape(void *st, const supcon_conv_desc *d, uint64_t seed) {
     worst = e > worst ? e : worst;
 
     free(ws_mem);
-    free(x), free(w), free(y), free(dy), free(dx), free(dw), free(dx0), free(dw0);
+    conv_io_free(&io);
     free(xd), free(wd), free(dyd), free(yr), free(dxr), free(dwr);
     return worst;
 }

@@ -12,14 +12,16 @@
 #include "registry.h"
 #include "test_util.h"
 
-/* A CPU backend state with `threads` workers, or NULL. */
-static inline void *to_state(int threads) {
-    supcon_backend_init cfg = {.device = 0, .num_threads = threads, .allow_tf32 = 0};
+/* A CPU backend state with `threads` workers and a supcon_precision, or NULL. */
+static inline void *to_state_prec(int threads, int precision) {
+    supcon_backend_init cfg = {.device = 0, .num_threads = threads, .precision = precision};
     void *st = NULL;
     char msg[SUPCON_BACKEND_MSG_LEN];
     if (sc_cpu_backend()->init(&cfg, &st, msg, sizeof msg) != SUPCON_OK) return NULL;
     return st;
 }
+
+static inline void *to_state(int threads) { return to_state_prec(threads, SUPCON_PRECISION_FP32); }
 
 static inline void to_close(void *st) {
     if (st) sc_cpu_backend()->shutdown(st);

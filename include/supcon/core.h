@@ -91,10 +91,19 @@ typedef void (*supcon_log_fn)(void *user, supcon_log_level level, const char *me
 typedef enum supcon_precision {
     SUPCON_PRECISION_FP32 = 0, /* strict float32 everywhere: the reference, and what the
                                   tests compare */
-    SUPCON_PRECISION_TF32 = 1  /* products may round their inputs to TF32 (10-bit mantissa)
+    SUPCON_PRECISION_TF32 = 1, /* products may round their inputs to TF32 (10-bit mantissa)
                                   on tensor cores, as PyTorch's allow_tf32; about 1e-3
                                   relative. A permission: backends without such units (the
                                   CPU) compute in float32 */
+    SUPCON_PRECISION_BF16 = 2  /* mixed precision for the convolutions (nearly all of a
+                                  ResNet's arithmetic): their operands and results are
+                                  rounded to bfloat16 (8-bit significand, to nearest even)
+                                  and they sum in float32, on a GPU's bfloat16 tensor cores.
+                                  Linear layers, the loss, batch norm, the optimiser and the
+                                  parameters (the master weights) stay strict float32. Not a
+                                  permission: every backend rounds the same way, the CPU
+                                  included, so a CPU run reproduces a GPU's arithmetic
+                                  (about 1e-2 relative from float32) */
 } supcon_precision;
 
 typedef struct supcon_context_config {

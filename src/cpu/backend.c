@@ -38,6 +38,7 @@ static supcon_status cpu_init(const supcon_backend_init *cfg, void **state, char
         snprintf(msg, len, "out of memory for GEMM workspaces");
         return SUPCON_ERR_OUT_OF_MEMORY;
     }
+    st->bf16_convs = cfg->precision == SUPCON_PRECISION_BF16;
     *state = st;
     return SUPCON_OK;
 }

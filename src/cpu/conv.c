@@ -26,7 +26,7 @@
 #include "conv_kernels.h"
 #include "cpu_backend.h"
 #include "gemm_kernels.h"
-#include "ops.h"
+#include "conv_f32.h"
 
 /* The filter gradient's column matrix aims at this many pixels (GEMM depth) per chunk ... */
 #define SC_CONV_COLS 1024
@@ -274,7 +274,7 @@ static void sc_ws_parts(const supcon_conv_desc *d, size_t *col, size_t *dwt) {
     *dwt = sc_round16((size_t)(d->c_in * kk * d->c_out));
 }
 
-size_t sc_cpu_conv2d_workspace_bytes(void *state, const supcon_conv_desc *d) {
+size_t sc_conv_f32_workspace_bytes(const supcon_conv_desc *d) {
     size_t col, dwt;
     sc_ws_parts(d, &col, &dwt);
     return (col + dwt + 16) * sizeof(float);
@@ -283,7 +283,7 @@ size_t sc_cpu_conv2d_workspace_bytes(void *state, const supcon_conv_desc *d) {
 /* The workspace as its column buffer and dW^T, 64-byte aligned. */
 static supcon_status sc_conv_ws(sc_cpu *st, const supcon_conv_desc *d, void *ws, size_t ws_bytes, float **col,
                                 float **dwt) {
-    const size_t need = sc_cpu_conv2d_workspace_bytes(st, d);
+    const size_t need = sc_conv_f32_workspace_bytes(d);
     if (!ws || ws_bytes < need)
         return sc_cpu_fail(st, SUPCON_ERR_INVALID_ARGUMENT, "conv2d workspace of %zu bytes, %zu needed",
                            ws ? ws_bytes : 0, need);
@@ -358,9 +358,8 @@ static sc_gemm_opnd sc_b_of(const sc_view *v, int64_t m) {
                           .kc_unit = conv3 || sc_view_conv3s2(v) ? 9 : 0};
 }
 
-supcon_status sc_cpu_conv2d_forward(void *state, const supcon_conv_desc *d, float *y, const float *x,
-                                     const float *weight, void *ws, size_t ws_bytes) {
-    sc_cpu *st = state;
+supcon_status sc_conv_f32_forward(sc_cpu *st, const supcon_conv_desc *d, float *y, const float *x,
+                                  const float *weight, void *ws, size_t ws_bytes) {
     float *col = NULL, *dwt = NULL;
     supcon_status s = sc_conv_ws(st, d, ws, ws_bytes, &col, &dwt);
     if (s != SUPCON_OK) return s;
@@ -542,9 +541,8 @@ static void sc_bwd_data_phases(sc_cpu *st, const supcon_conv_desc *d, float *dx,
     }
 }
 
-supcon_status sc_cpu_conv2d_backward_data(void *state, const supcon_conv_desc *d, float *dx, const float *dy,
-                                          const float *weight, int accumulate, void *ws, size_t ws_bytes) {
-    sc_cpu *st = state;
+supcon_status sc_conv_f32_backward_data(sc_cpu *st, const supcon_conv_desc *d, float *dx, const float *dy,
+                                        const float *weight, int accumulate, void *ws, size_t ws_bytes) {
     float *col = NULL, *dwt = NULL;
     supcon_status s = sc_conv_ws(st, d, ws, ws_bytes, &col, &dwt);
     if (s != SUPCON_OK) return s;
@@ -716,9 +714,8 @@ static void sc_dw_lanes(sc_cpu *st, const supcon_conv_desc *d, float *dw, const 
     }
 }
 
-supcon_status sc_cpu_conv2d_backward_filter(void *state, const supcon_conv_desc *d, float *dweight,
-                                            const float *dy, const float *x, void *ws, size_t ws_bytes) {
-    sc_cpu *st = state;
+supcon_status sc_conv_f32_backward_filter(sc_cpu *st, const supcon_conv_desc *d, float *dweight,
+                                          const float *dy, const float *x, void *ws, size_t ws_bytes) {
     float *col = NULL, *dwt = NULL;
     supcon_status s = sc_conv_ws(st, d, ws, ws_bytes, &col, &dwt);
     if (s != SUPCON_OK) return s;

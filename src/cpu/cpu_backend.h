@@ -16,6 +16,7 @@ typedef struct sc_cpu {
     size_t block_cap;
     double *row_terms; /* per-anchor loss terms of one block, summed in order */
     size_t row_terms_cap;
+    int bf16_convs; /* SUPCON_PRECISION_BF16: the conv2d slots round to bfloat16 (conv_bf16.c) */
 } sc_cpu;
 
 supcon_status sc_cpu_fail(sc_cpu *st, supcon_status s, const char *fmt, ...)

@@ -178,8 +178,9 @@ static supcon_status sc_cuda_init_state(sc_cuda_state *st, const supcon_backend_
     if (s != SUPCON_OK)
         return s;
     /* Plain float32 GEMMs unless TF32 was asked for (SUPCON_PRECISION_TF32): in float32 the
-     * loss matches the CPU backend to 1e-5. */
-    st->allow_tf32 = cfg->allow_tf32 != 0;
+     * loss matches the CPU backend to 1e-5. Under BF16 only the convolutions change. */
+    st->allow_tf32 = cfg->precision == SUPCON_PRECISION_TF32;
+    st->bf16_convs = cfg->precision == SUPCON_PRECISION_BF16;
     s = sc_cublas_check(st, cublasSetMathMode(st->blas, st->allow_tf32 ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_DEFAULT_MATH),
                         "cublasSetMathMode");
     if (s != SUPCON_OK)

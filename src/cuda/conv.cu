@@ -2,7 +2,11 @@
  * PyTorch): one plan per shape holds the descriptors and cuDNN's ranked algorithms for the
  * three calls, chosen once by its heuristics (or, with conv_find, by timing them as
  * cudnn.benchmark does) and kept in a small table in the state. TF32 tensor cores only when
- * the context allows them (SUPCON_PRECISION_TF32). Leaves out groups and dilation. */
+ * the context allows them (SUPCON_PRECISION_TF32). Under SUPCON_PRECISION_BF16 the plans are
+ * bfloat16 (cuDNN's PSEUDO_BFLOAT16 configuration: bfloat16 tensors, float32 sums): each call
+ * rounds its float32 operands into bfloat16 copies at the front of the workspace and brings
+ * the bfloat16 result back into float32 (bf16.cu), which is what the CPU's conv_bf16.c
+ * computes. Leaves out groups and dilation. */
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
@@ -72,19 +76,46 @@ void sc_cuda_conv_cache_destroy(sc_cuda_state *st)
     st->convs = NULL;
 }
 
-/* Strict float32 unless TF32 is allowed: a perf result of a tensor-op math type would round
- * the inputs to TF32. */
-static int sc_math_ok(const sc_cuda_state *st, cudnnMathType_t m)
+/* Tensor cores: TF32 for float32 data when allowed, bfloat16 ones for the bfloat16 plans. */
+static int sc_tensor_ops(const sc_cuda_state *st)
 {
-    return st->allow_tf32 || (m != CUDNN_TENSOR_OP_MATH && m != CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION);
+    return st->allow_tf32 || st->bf16_convs;
 }
 
-/* Under TF32 cuDNN ranks (algorithm, math type) pairs, and a pair runs as ranked only with
- * the descriptor set to its math type (its workspace is measured the same way). In float32
- * the descriptor stays CUDNN_FMA_MATH whatever a result says. */
+/* Strict float32 unless tensor cores are allowed: a perf result of a tensor-op math type
+ * would round float32 inputs to TF32. */
+static int sc_math_ok(const sc_cuda_state *st, cudnnMathType_t m)
+{
+    return sc_tensor_ops(st) || (m != CUDNN_TENSOR_OP_MATH && m != CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION);
+}
+
+/* With tensor cores cuDNN ranks (algorithm, math type) pairs, and a pair runs as ranked only
+ * with the descriptor set to its math type (its workspace is measured the same way). In
+ * float32 the descriptor stays CUDNN_FMA_MATH whatever a result says. */
 static cudnnStatus_t sc_use_math(const sc_cuda_state *st, sc_conv_plan *p, cudnnMathType_t m)
 {
-    return st->allow_tf32 ? cudnnSetConvolutionMathType(p->conv, m) : CUDNN_STATUS_SUCCESS;
+    return sc_tensor_ops(st) ? cudnnSetConvolutionMathType(p->conv, m) : CUDNN_STATUS_SUCCESS;
+}
+
+/* The bfloat16 copies of one call (x, y or dy, the weights), each at a 256-byte boundary. */
+static size_t sc_align256(size_t b)
+{
+    return (b + 255) & ~(size_t)255;
+}
+
+static size_t sc_bf16_part(int64_t count)
+{
+    return sc_align256((size_t)count * 2);
+}
+
+/* Bytes at the front of the workspace for the bfloat16 copies: 0 in float32 and TF32. */
+static size_t sc_staging_bytes(const sc_cuda_state *st, const supcon_conv_desc *d)
+{
+    if (!st->bf16_convs)
+        return 0;
+    return sc_bf16_part(d->n * d->c_in * d->h * d->w) +
+           sc_bf16_part(d->n * d->c_out * supcon_conv_out_h(d) * supcon_conv_out_w(d)) +
+           sc_bf16_part(d->c_out * d->c_in * d->kh * d->kw) + 256; /* + 256: aligning the start */
 }
 
 #define SC_DNN(call)                                                                                 \
@@ -176,9 +207,9 @@ static supcon_status sc_plan_algos(sc_cuda_state *st, sc_conv_plan *p)
     }
     if (!p->n_fwd || !p->n_bwd_data || !p->n_bwd_filter)
         return sc_cuda_fail(st, SUPCON_ERR_UNSUPPORTED,
-                            "cuDNN offers no float32 algorithm for this convolution (%d forward, %d backward-data, "
+                            "cuDNN offers no %s algorithm for this convolution (%d forward, %d backward-data, "
                             "%d backward-filter)",
-                            p->n_fwd, p->n_bwd_data, p->n_bwd_filter);
+                            st->bf16_convs ? "bfloat16" : "float32", p->n_fwd, p->n_bwd_data, p->n_bwd_filter);
     return SUPCON_OK;
 }
 
@@ -201,21 +232,21 @@ static supcon_status sc_plan_fill(sc_cuda_state *st, sc_conv_plan *p, const supc
     SC_DNN(cudnnCreateTensorDescriptor(&p->y));
     SC_DNN(cudnnCreateFilterDescriptor(&p->w));
     SC_DNN(cudnnCreateConvolutionDescriptor(&p->conv));
-    SC_DNN(cudnnSetTensor4dDescriptor(p->x, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, (int)d->n, (int)d->c_in, (int)d->h,
-                                      (int)d->w));
-    SC_DNN(cudnnSetFilter4dDescriptor(p->w, CUDNN_DATA_FLOAT, CUDNN_TENSOR_NCHW, (int)d->c_out, (int)d->c_in,
-                                      (int)d->kh, (int)d->kw));
+    /* the tensors' type; the sums are float32 either way */
+    const cudnnDataType_t dt = st->bf16_convs ? CUDNN_DATA_BFLOAT16 : CUDNN_DATA_FLOAT;
+    SC_DNN(cudnnSetTensor4dDescriptor(p->x, CUDNN_TENSOR_NCHW, dt, (int)d->n, (int)d->c_in, (int)d->h, (int)d->w));
+    SC_DNN(cudnnSetFilter4dDescriptor(p->w, dt, CUDNN_TENSOR_NCHW, (int)d->c_out, (int)d->c_in, (int)d->kh,
+                                      (int)d->kw));
     SC_DNN(cudnnSetConvolution2dDescriptor(p->conv, (int)d->pad_h, (int)d->pad_w, (int)d->stride_h,
                                            (int)d->stride_w, 1, 1, CUDNN_CROSS_CORRELATION, CUDNN_DATA_FLOAT));
-    SC_DNN(cudnnSetConvolutionMathType(p->conv, st->allow_tf32 ? CUDNN_DEFAULT_MATH : CUDNN_FMA_MATH));
+    SC_DNN(cudnnSetConvolutionMathType(p->conv, sc_tensor_ops(st) ? CUDNN_DEFAULT_MATH : CUDNN_FMA_MATH));
     int on = 0, oc = 0, ohh = 0, oww = 0;
     SC_DNN(cudnnGetConvolution2dForwardOutputDim(p->conv, p->x, p->w, &on, &oc, &ohh, &oww));
     if (on != d->n || oc != d->c_out || ohh != oh || oww != ow)
         return sc_cuda_fail(st, SUPCON_ERR_INTERNAL,
                             "cuDNN computes a %dx%dx%dx%d output where %lldx%lldx%lldx%lld is expected", on, oc, ohh,
                             oww, (long long)d->n, (long long)d->c_out, (long long)oh, (long long)ow);
-    SC_DNN(cudnnSetTensor4dDescriptor(p->y, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, (int)d->n, (int)d->c_out, (int)oh,
-                                      (int)ow));
+    SC_DNN(cudnnSetTensor4dDescriptor(p->y, CUDNN_TENSOR_NCHW, dt, (int)d->n, (int)d->c_out, (int)oh, (int)ow));
     return sc_plan_algos(st, p);
 }
 
@@ -280,82 +311,143 @@ size_t sc_cuda_conv2d_workspace_bytes(void *state, const supcon_conv_desc *d)
     for (int i = 0; i < 3; i++)
         if (a[i] && a[i]->bytes > most)
             most = a[i]->bytes;
-    return most;
+    return sc_staging_bytes(st, d) + most;
 }
 
+/* One call's plan, algorithm, cuDNN workspace and (BF16) bfloat16 copies. */
+typedef struct sc_conv_call {
+    sc_conv_plan *p;
+    const sc_algo *a;
+    void *ws; /* cuDNN's part of the workspace */
+    size_t ws_bytes;
+    void *xs, *ys, *wts; /* BF16: copies of x (or dx), y (or dy) and the weights (or dW) */
+} sc_conv_call;
+
 /* The plan and the algorithm for one call; an empty problem (no image, no input channel)
- * gives *p NULL and OK. */
+ * gives c->p NULL and OK. Under BF16 the bfloat16 copies come first in the workspace and
+ * cuDNN gets the rest. */
 static supcon_status sc_conv_begin(sc_cuda_state *st, const supcon_conv_desc *d, const char *what, int which,
-                                   size_t ws_bytes, sc_conv_plan **p, const sc_algo **a)
+                                   void *ws, size_t ws_bytes, sc_conv_call *c)
 {
-    *p = NULL;
-    *a = NULL;
+    memset(c, 0, sizeof *c);
     supcon_status s = sc_cuda_enter(st);
     if (s != SUPCON_OK || d->n == 0 || d->c_in == 0 || d->c_out == 0)
         return s;
-    s = sc_plan_of(st, d, p);
+    const size_t staging = sc_staging_bytes(st, d);
+    if (!ws)
+        ws_bytes = 0;
+    const size_t given = ws_bytes;
+    if (ws_bytes < staging)
+        return sc_cuda_fail(st, SUPCON_ERR_INVALID_ARGUMENT,
+                            "conv2d %s: workspace of %zu bytes, the bfloat16 copies alone need %zu", what, given,
+                            staging);
+    if (staging) { /* the copies, then cuDNN's part, each at a 256-byte boundary */
+        const int64_t oh = supcon_conv_out_h(d), ow = supcon_conv_out_w(d);
+        char *at = (char *)(((uintptr_t)ws + 255) & ~(uintptr_t)255);
+        c->xs = at;
+        c->ys = at + sc_bf16_part(d->n * d->c_in * d->h * d->w);
+        c->wts = (char *)c->ys + sc_bf16_part(d->n * d->c_out * oh * ow);
+        char *rest = (char *)c->wts + sc_bf16_part(d->c_out * d->c_in * d->kh * d->kw);
+        ws_bytes -= (size_t)(rest - (char *)ws); /* at most staging: the +256 covers the alignment */
+        ws = rest;
+    }
+    c->ws = ws_bytes ? ws : NULL;
+    c->ws_bytes = ws_bytes;
+    s = sc_plan_of(st, d, &c->p);
     if (s != SUPCON_OK)
         return s;
-    const sc_algo *list = which == 0 ? (*p)->fwd : which == 1 ? (*p)->bwd_data : (*p)->bwd_filter;
-    const int count = which == 0 ? (*p)->n_fwd : which == 1 ? (*p)->n_bwd_data : (*p)->n_bwd_filter;
-    *a = sc_pick(st, list, count, ws_bytes);
-    if (!*a)
+    const sc_algo *list = which == 0 ? c->p->fwd : which == 1 ? c->p->bwd_data : c->p->bwd_filter;
+    const int count = which == 0 ? c->p->n_fwd : which == 1 ? c->p->n_bwd_data : c->p->n_bwd_filter;
+    c->a = sc_pick(st, list, count, ws_bytes);
+    if (!c->a)
         return sc_cuda_fail(st, SUPCON_ERR_INVALID_ARGUMENT,
-                            "conv2d %s: workspace of %zu bytes, no cuDNN algorithm fits (the smallest needs %zu)",
-                            what, ws_bytes, sc_least_bytes(list, count));
-    SC_DNN(sc_use_math(st, *p, (*a)->math));
+                            "conv2d %s: workspace of %zu bytes, no cuDNN algorithm fits (the smallest needs %zu%s)",
+                            what, given, sc_least_bytes(list, count) + staging,
+                            staging ? ", the bfloat16 copies included" : "");
+    SC_DNN(sc_use_math(st, c->p, c->a->math));
     return SUPCON_OK;
 }
+
+#define SC_CHECK(call)                                                                               \
+    do {                                                                                             \
+        supcon_status sc_s_ = (call);                                                                \
+        if (sc_s_ != SUPCON_OK)                                                                      \
+            return sc_s_;                                                                            \
+    } while (0)
 
 supcon_status sc_cuda_conv2d_forward(void *state, const supcon_conv_desc *d, float *y, const float *x,
                                      const float *weight, void *ws, size_t ws_bytes)
 {
     sc_cuda_state *st = (sc_cuda_state *)state;
-    sc_conv_plan *p;
-    const sc_algo *a;
-    supcon_status s = sc_conv_begin(st, d, "forward", 0, ws ? ws_bytes : 0, &p, &a);
-    if (s != SUPCON_OK || !p)
+    sc_conv_call c;
+    supcon_status s = sc_conv_begin(st, d, "forward", 0, ws, ws_bytes, &c);
+    if (s != SUPCON_OK || !c.p)
         return s;
     const float one = 1.0f, zero = 0.0f; /* beta 0: y is not read (it may hold NaN) */
-    SC_DNN(cudnnConvolutionForward(st->dnn, &one, p->x, x, p->w, weight, p->conv, (cudnnConvolutionFwdAlgo_t)a->algo,
-                                   a->bytes ? ws : NULL, a->bytes, &zero, p->y, y));
-    return SUPCON_OK;
+    const cudnnConvolutionFwdAlgo_t algo = (cudnnConvolutionFwdAlgo_t)c.a->algo;
+    if (!st->bf16_convs) {
+        SC_DNN(cudnnConvolutionForward(st->dnn, &one, c.p->x, x, c.p->w, weight, c.p->conv, algo, c.ws, c.a->bytes,
+                                       &zero, c.p->y, y));
+        return SUPCON_OK;
+    }
+    const int64_t ny = d->n * d->c_out * supcon_conv_out_h(d) * supcon_conv_out_w(d);
+    SC_CHECK(sc_cuda_to_bf16(st, c.xs, x, d->n * d->c_in * d->h * d->w));
+    SC_CHECK(sc_cuda_to_bf16(st, c.wts, weight, d->c_out * d->c_in * d->kh * d->kw));
+    SC_DNN(cudnnConvolutionForward(st->dnn, &one, c.p->x, c.xs, c.p->w, c.wts, c.p->conv, algo, c.ws, c.a->bytes,
+                                   &zero, c.p->y, c.ys));
+    return sc_cuda_from_bf16(st, y, c.ys, ny, 0);
 }
 
 supcon_status sc_cuda_conv2d_backward_data(void *state, const supcon_conv_desc *d, float *dx, const float *dy,
                                            const float *weight, int accumulate, void *ws, size_t ws_bytes)
 {
     sc_cuda_state *st = (sc_cuda_state *)state;
-    sc_conv_plan *p;
-    const sc_algo *a;
-    supcon_status s = sc_conv_begin(st, d, "backward data", 1, ws ? ws_bytes : 0, &p, &a);
+    sc_conv_call c;
+    supcon_status s = sc_conv_begin(st, d, "backward data", 1, ws, ws_bytes, &c);
     if (s != SUPCON_OK)
         return s;
-    if (!p) { /* no output channel: dL/dx is zero */
-        const size_t bytes = (size_t)(d->n * d->c_in * d->h * d->w) * sizeof(float);
+    const int64_t nx = d->n * d->c_in * d->h * d->w;
+    if (!c.p) { /* no output channel: dL/dx is zero */
+        const size_t bytes = (size_t)nx * sizeof(float);
         if (accumulate || bytes == 0)
             return SUPCON_OK;
         return sc_cuda_check(st, cudaMemsetAsync(dx, 0, bytes, st->stream), "cudaMemsetAsync (conv2d dx)");
     }
     const float one = 1.0f, beta = accumulate ? 1.0f : 0.0f;
-    SC_DNN(cudnnConvolutionBackwardData(st->dnn, &one, p->w, weight, p->y, dy, p->conv,
-                                        (cudnnConvolutionBwdDataAlgo_t)a->algo, a->bytes ? ws : NULL, a->bytes, &beta,
-                                        p->x, dx));
-    return SUPCON_OK;
+    const cudnnConvolutionBwdDataAlgo_t algo = (cudnnConvolutionBwdDataAlgo_t)c.a->algo;
+    if (!st->bf16_convs) {
+        SC_DNN(cudnnConvolutionBackwardData(st->dnn, &one, c.p->w, weight, c.p->y, dy, c.p->conv, algo, c.ws,
+                                            c.a->bytes, &beta, c.p->x, dx));
+        return SUPCON_OK;
+    }
+    /* The rounded gradient is what is stored or added: cuDNN writes it apart (beta 0). */
+    const float zero = 0.0f;
+    SC_CHECK(sc_cuda_to_bf16(st, c.ys, dy, d->n * d->c_out * supcon_conv_out_h(d) * supcon_conv_out_w(d)));
+    SC_CHECK(sc_cuda_to_bf16(st, c.wts, weight, d->c_out * d->c_in * d->kh * d->kw));
+    SC_DNN(cudnnConvolutionBackwardData(st->dnn, &one, c.p->w, c.wts, c.p->y, c.ys, c.p->conv, algo, c.ws,
+                                        c.a->bytes, &zero, c.p->x, c.xs));
+    return sc_cuda_from_bf16(st, dx, c.xs, nx, accumulate);
 }
 
 supcon_status sc_cuda_conv2d_backward_filter(void *state, const supcon_conv_desc *d, float *dweight,
                                              const float *dy, const float *x, void *ws, size_t ws_bytes)
 {
     sc_cuda_state *st = (sc_cuda_state *)state;
-    sc_conv_plan *p;
-    const sc_algo *a;
-    supcon_status s = sc_conv_begin(st, d, "backward filter", 2, ws ? ws_bytes : 0, &p, &a);
-    if (s != SUPCON_OK || !p)
+    sc_conv_call c;
+    supcon_status s = sc_conv_begin(st, d, "backward filter", 2, ws, ws_bytes, &c);
+    if (s != SUPCON_OK || !c.p)
         return s;
     const float one = 1.0f; /* beta 1: dweight accumulates */
-    SC_DNN(cudnnConvolutionBackwardFilter(st->dnn, &one, p->x, x, p->y, dy, p->conv,
-                                          (cudnnConvolutionBwdFilterAlgo_t)a->algo, a->bytes ? ws : NULL, a->bytes,
-                                          &one, p->w, dweight));
-    return SUPCON_OK;
+    const cudnnConvolutionBwdFilterAlgo_t algo = (cudnnConvolutionBwdFilterAlgo_t)c.a->algo;
+    if (!st->bf16_convs) {
+        SC_DNN(cudnnConvolutionBackwardFilter(st->dnn, &one, c.p->x, x, c.p->y, dy, c.p->conv, algo, c.ws,
+                                              c.a->bytes, &one, c.p->w, dweight));
+        return SUPCON_OK;
+    }
+    const float zero = 0.0f;
+    SC_CHECK(sc_cuda_to_bf16(st, c.xs, x, d->n * d->c_in * d->h * d->w));
+    SC_CHECK(sc_cuda_to_bf16(st, c.ys, dy, d->n * d->c_out * supcon_conv_out_h(d) * supcon_conv_out_w(d)));
+    SC_DNN(cudnnConvolutionBackwardFilter(st->dnn, &one, c.p->x, c.xs, c.p->y, c.ys, c.p->conv, algo, c.ws,
+                                          c.a->bytes, &zero, c.p->w, c.wts));
+    return sc_cuda_from_bf16(st, dweight, c.wts, d->c_out * d->c_in * d->kh * d->kw, 1);
 }

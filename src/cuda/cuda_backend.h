@@ -59,6 +59,10 @@ typedef struct sc_cuda_state {
      * and what the tests compare with the CPU); 1 (SUPCON_PRECISION_TF32) lets convolutions and
      * GEMMs, the loss's included, use TF32 tensor cores. */
     int allow_tf32;
+    /* 1 (SUPCON_PRECISION_BF16): convolutions round their operands and results to bfloat16
+     * and run on bfloat16 tensor cores, summing in float32 (conv.cu, bf16.cu); everything else
+     * stays strict float32. */
+    int bf16_convs;
     /* 1 (default): only deterministic cuDNN algorithms, so two runs give identical bits;
      * SUPCON_CUDA_CONV_DETERMINISTIC=0 in the environment when a context is made lets the
      * fastest (atomics-based) ones in. */
@@ -106,6 +110,11 @@ static inline unsigned sc_cuda_grid(int64_t work, unsigned threads, unsigned cap
 /* Convolution plans (conv.cu): created with the state, released at shutdown. */
 supcon_status sc_cuda_conv_cache_create(sc_cuda_state *st);
 void sc_cuda_conv_cache_destroy(sc_cuda_state *st);
+
+/* bf16.cu: dst (bfloat16, n) = src rounded to nearest even; dst (float32) = src, or += src
+ * with accumulate. Queued on the state's stream. */
+supcon_status sc_cuda_to_bf16(sc_cuda_state *st, void *dst, const float *src, int64_t n);
+supcon_status sc_cuda_from_bf16(sc_cuda_state *st, float *dst, const void *src, int64_t n, int accumulate);
 
 /* The loss op (loss.cu). */
 supcon_status sc_cuda_loss(void *state, const supcon_loss_problem *p, double *value);
