@@ -45,7 +45,7 @@ typedef struct options {
     int json;
     uint64_t seed;
     int profile;  /* --profile N: N more steps with supcon_context_set_profiling on */
-    supcon_precision precision; /* --precision fp32|tf32 */
+    supcon_precision precision; /* --precision fp32|tf32|bf16 */
     bench_inputs inputs;        /* --inputs resident|upload|push */
 } options;
 
@@ -371,7 +371,7 @@ static void usage(FILE *f) {
     fprintf(f,
             "usage: bench_model [--case supcon|ce|infer] [--arch resnet18|resnet34|resnet50|resnet101]\n"
             "                   [--bsz B] [--repeat R] [--warmup W] [--threads T] [--seed S] [--json]\n"
-            "                   [--backend cpu|cuda|auto] [--precision fp32|tf32] [--profile N]\n"
+            "                   [--backend cpu|cuda|auto] [--precision fp32|tf32|bf16] [--profile N]\n"
             "                   [--inputs resident|upload|push]\n"
             "supcon: 2*B images (two views) through encoder + MLP head, SupConLoss (labels,\n"
             "        temperature 0.1), backward, SGD (momentum 0.9, weight decay 1e-4)\n"
@@ -416,6 +416,7 @@ static int parse_args(int argc, char **argv, options *o) {
             NEEDS_VALUE();
             if (!strcmp(v, "fp32")) o->precision = SUPCON_PRECISION_FP32;
             else if (!strcmp(v, "tf32")) o->precision = SUPCON_PRECISION_TF32;
+            else if (!strcmp(v, "bf16")) o->precision = SUPCON_PRECISION_BF16;
             else { fprintf(stderr, "unknown precision '%s'\n", v); return 0; }
         } else if (!strcmp(a, "--inputs")) {
             NEEDS_VALUE();
@@ -503,7 +504,9 @@ int main(int argc, char **argv) {
                "\"case\":\"%s\",\"arch\":\"%s\",\"inputs\":\"%s\","
                "\"bsz\":%lld,\"images\":%lld,\"threads\":%d,\"warmup\":%d,\"repeat\":%d,"
                "\"openblas_core\":\"%s\",\"openblas_threads\":%d,\"libsupcon\":\"%s\",",
-               o.precision == SUPCON_PRECISION_TF32 ? "tf32" : "fp32",
+               o.precision == SUPCON_PRECISION_TF32   ? "tf32"
+               : o.precision == SUPCON_PRECISION_BF16 ? "bf16"
+                                                      : "fp32",
                o.backend == SUPCON_BACKEND_CUDA ? "cuda" : o.backend == SUPCON_BACKEND_AUTO ? "auto" : "cpu",
                cname, aname, inputs_names[o.inputs], (long long)o.bsz, (long long)r.images, o.threads, o.warmup,
                o.repeat, openblas_get_corename(), openblas_get_num_threads(),

@@ -50,7 +50,7 @@ expect_fail "wrong flag: usage error" 2 "unknown flag '--bogus'" pretrain --bogu
 expect_fail "bad value: usage error" 2 "is not a non-negative integer" ce --batch_size many
 expect_fail "unknown model" 2 "unknown model 'resnet7'" pretrain --model resnet7
 expect_fail "unknown command" 2 "unknown command" pretrian
-expect_fail "unknown precision" 2 "--precision: 'bf16' is not fp32 or tf32" pretrain --precision bf16
+expect_fail "unknown precision" 2 "--precision: 'fp16' is not fp32, tf32 or bf16" pretrain --precision fp16
 expect_fail "missing data folder" 1 "cannot open the fashion-mnist data set" pretrain "${tiny[@]}" \
     --data_folder "$work/no-such-folder" --save_folder pre_missing
 check "no save folder left by a failed start" test ! -e pre_missing
@@ -94,6 +94,17 @@ check "resumed run says where it resumed" grep -q 'resuming .* at epoch 1, itera
 "$supcon" pretrain "${resume_flags[@]}" --precision tf32 --save_folder tf32 >/dev/null 2>&1
 "$supcon" info tf32/last.safetensors | grep '^tensor' >b.txt
 check "--precision tf32 on the CPU gives fp32's bits" same_tensors
+# BF16 rounds on every device: pre's run in bf16 learns as well, to other bits
+"$supcon" pretrain "${tiny[@]}" --epochs 3 --learning_rate 0.1 --temp 0.1 --precision bf16 --save_folder pre_bf16 \
+    >pre_bf16.txt 2>&1
+check "--precision bf16 trains on the CPU, loss falls" falls pre_bf16
+check "the run says its precision" grep -q 'cpu backend, bf16$' pre_bf16.txt
+near_fp32() { awk -v a="$(loss_of pre last)" -v b="$(loss_of pre_bf16 last)" 'BEGIN {exit !(b < 1.1 * a && a < 1.1 * b)}'; }
+check "--precision bf16 ends within 10 % of fp32's loss" near_fp32
+"$supcon" info pre/last.safetensors | grep '^tensor' >a.txt
+"$supcon" info pre_bf16/last.safetensors | grep '^tensor' >b.txt
+differs() { [[ -s b.txt ]] && (($(wc -l <b.txt) > 100)) && ! cmp -s a.txt b.txt; }
+check "--precision bf16 gives other bits than fp32" differs
 
 # ---- cross-entropy and linear evaluation ----
 "$supcon" ce "${tiny[@]}" --epochs 3 --learning_rate 0.05 --save_folder ce >ce.txt 2>&1

@@ -198,8 +198,8 @@ torch_py=(env LD_LIBRARY_PATH="$ORIG_LD_LIBRARY_PATH" PYTHONUNBUFFERED=1 python3
 # ---- 4. Whole training steps beside PyTorch ---------------------------------------------------
 # SupCon steps (two views, encoder + MLP head, loss, backward, SGD) in each precision:
 # fp32 (both sides strict float32; PyTorch with cudnn.benchmark), tf32 (tensor cores for the
-# products on both sides), bf16 (PyTorch's autocast with channels_last; libsupcon has no bf16
-# yet, so that row is PyTorch's alone). The first case's fp32 runs also profile a few steps
+# products on both sides), bf16 (PyTorch's autocast with channels_last; libsupcon's
+# SUPCON_PRECISION_BF16: bfloat16 convolutions on float32 activations, NCHW). The first case's fp32 runs also profile a few steps
 # (GPU_CHECK_PROFILE, default 3) to show where each side's time goes.
 model_bin="$BUILD/bin/bench_model"
 if [ $build_ok = 1 ] && [ -x "$model_bin" ] && [ -f bench/model_torch.py ]; then
@@ -213,13 +213,11 @@ if [ $build_ok = 1 ] && [ -x "$model_bin" ] && [ -f bench/model_torch.py ]; then
         for prec in "${precs[@]}"; do
             prof=()
             [ $first = 1 ] && [ "$prec" = fp32 ] && [ "$prof_steps" -gt 0 ] && prof=(--profile "$prof_steps")
-            if [ "$prec" != bf16 ]; then
-                # GPU_CHECK_MODEL_ENV: e.g. SUPCON_CUDA_CONV_FIND=1 to time convolution algorithms.
-                # shellcheck disable=SC2086 # word splitting of the assignments is intended
-                run "model $1/$2 $prec" 60 "$LOGS/bench.log" env ${GPU_CHECK_MODEL_ENV:-} "$model_bin" --backend cuda \
-                    --case supcon --arch "$1" --bsz "$2" --precision "$prec" --warmup 2 --repeat 5 "${prof[@]}" --json
-                grep '^{"kind":"model"' "$LOGS/bench.log" | tail -1 >>"$LOGS/bench.jsonl"
-            fi
+            # GPU_CHECK_MODEL_ENV: e.g. SUPCON_CUDA_CONV_FIND=1 to time convolution algorithms.
+            # shellcheck disable=SC2086 # word splitting of the assignments is intended
+            run "model $1/$2 $prec" 60 "$LOGS/bench.log" env ${GPU_CHECK_MODEL_ENV:-} "$model_bin" --backend cuda \
+                --case supcon --arch "$1" --bsz "$2" --precision "$prec" --warmup 2 --repeat 5 "${prof[@]}" --json
+            grep '^{"kind":"model"' "$LOGS/bench.log" | tail -1 >>"$LOGS/bench.jsonl"
             run "torch $1/$2 $prec" 90 "$LOGS/bench.log" "${torch_py[@]}" bench/model_torch.py --device cuda --case supcon \
                 --arch "$1" --bsz "$2" --precision "$prec" --warmup 2 --repeat 5 "${prof[@]}" --json
             grep '^{"kind": "model"' "$LOGS/bench.log" | tail -1 >>"$LOGS/bench.jsonl"
@@ -264,6 +262,17 @@ if [ $build_ok = 1 ] && [ -n "$fm" ] && [ -x "$BUILD/bin/supcon" ]; then
     knn=$(grep -m1 -oE 'kNN accuracy [0-9.]+%' "$LOGS/main-job.log")
     note "main job" "$([ $rc = 0 ] && [ -n "$acc" ] && echo ok || echo "rc=$rc")" \
         "Fashion-MNIST on cuda: test accuracy ${acc:-none}; ${knn:-no kNN}; ${times:-see main-job.log}"
+    # The same job in SUPCON_PRECISION_BF16 (GPU_CHECK_MAIN_BF16, default 1): its accuracy
+    # beside float32's is the check that bfloat16 convolutions train as well.
+    if [ "${GPU_CHECK_MAIN_BF16:-1}" = 1 ]; then
+        run main-job-bf16 150 "$LOGS/main-job.log" env NO_BUILD=1 BUILD_DIR="$BUILD" DEVICE=cuda DATA_FOLDER="$fm" \
+            EXTRA_PRETRAIN="--precision bf16" EXTRA_LINEAR="--precision bf16" bash tools/main-job.sh "$LOGS/main-job-bf16"
+        rc=$?
+        acc=$(sed -n 's/^test accuracy: //p' "$LOGS/main-job.log" | tail -1)
+        times=$(grep -oE 'SupCon pre-training .*total [0-9]+s' "$LOGS/main-job.log" | tail -1)
+        note "main job bf16" "$([ $rc = 0 ] && [ -n "$acc" ] && echo ok || echo "rc=$rc")" \
+            "--precision bf16: test accuracy ${acc:-none}; ${times:-see main-job.log}"
+    fi
 else
     note "main job" "none" "not run (no Fashion-MNIST: carry dataset-fashion-mnist in .debs)"
 fi

@@ -48,7 +48,9 @@ static const opt_desc OPTS[] = {
     {"trial", K_STR, F(trial), P_ALL, "id of the run, part of the save folder's name (0)"},
     {"ckpt", K_STR, F(ckpt), P_LIN | P_TSNE, "checkpoint (linear: also 'random', an untrained encoder)"},
     {"device", K_STR, F(device), P_ANY, "auto | cpu | cuda (auto)"},
-    {"precision", K_STR, F(precision), P_ANY, "fp32 | tf32: tf32 lets a GPU's tensor cores round products (fp32)"},
+    {"precision", K_STR, F(precision), P_ANY,
+     "fp32 | tf32 | bf16: tf32 lets a GPU's tensor cores round products; bf16 rounds the convolutions' operands "
+     "and results to bfloat16, on every device (fp32)"},
     {"seed", K_U64, F(seed), P_ANY, "seed of weights, shuffling and augmentation (0)"},
     {"resume", K_STR, F(resume), P_ALL, "continue a run from its checkpoint (last.safetensors)"},
     {"width", K_INT, F(width), P_ALL, "base planes of the ResNet (64, the reference)"},
@@ -193,8 +195,8 @@ static int check(cli_options *o) {
         return usage_error(c, "--method: '%s' is not SupCon or SimCLR%s", o->method, "");
     if (strcmp(o->device, "auto") && strcmp(o->device, "cpu") && strcmp(o->device, "cuda"))
         return usage_error(c, "--device: '%s' is not auto, cpu or cuda%s", o->device, "");
-    if (strcmp(o->precision, "fp32") && strcmp(o->precision, "tf32"))
-        return usage_error(c, "--precision: '%s' is not fp32 or tf32%s", o->precision, "");
+    if (strcmp(o->precision, "fp32") && strcmp(o->precision, "tf32") && strcmp(o->precision, "bf16"))
+        return usage_error(c, "--precision: '%s' is not fp32, tf32 or bf16%s", o->precision, "");
     if (o->batch_size < 1) return usage_error(c, "--batch_size must be at least 1%s%s", "", "");
     if (o->epochs < 1) return usage_error(c, "--epochs must be at least 1%s%s", "", "");
     if (o->size < 8) return usage_error(c, "--size must be at least 8%s%s", "", "");

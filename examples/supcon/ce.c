@@ -104,16 +104,16 @@ static int run(const char *command, int argc, char **argv) {
     rc = CLI_EXIT_ERROR;
     if (linear)
         printf("linear evaluation of %s: %s width %d, %d classes, %lld training / %lld test images, batch %lld, "
-               "lr %g, %s backend\n",
+               "lr %g, %s backend, %s\n",
                o.resume[0] ? o.resume : random_encoder ? "a randomly initialised encoder" : o.ckpt, o.model, o.width,
                mc.num_classes, (long long)supcon_dataset_count(train), (long long)supcon_dataset_count(val),
-               (long long)o.batch_size, o.learning_rate, supcon_context_backend_name(ctx));
+               (long long)o.batch_size, o.learning_rate, supcon_context_backend_name(ctx), o.precision);
     else
         printf("cross-entropy training: %s width %d, %d classes, %lld training / %lld test images, batch %lld, "
-               "lr %g, %s backend\n",
+               "lr %g, %s backend, %s\n",
                o.model, o.width, mc.num_classes, (long long)supcon_dataset_count(train),
                (long long)supcon_dataset_count(val), (long long)o.batch_size, o.learning_rate,
-               supcon_context_backend_name(ctx));
+               supcon_context_backend_name(ctx), o.precision);
     rc = cli_train(&t);
     if (rc == CLI_EXIT_OK || rc == CLI_EXIT_INTERRUPTED) printf("best accuracy: %.2f\n", t.best_acc);
 out:

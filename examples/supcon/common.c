@@ -45,7 +45,9 @@ supcon_context *cli_context(const cli_options *o) {
                                                   : SUPCON_BACKEND_AUTO;
     c.seed = o->seed;
     c.num_threads = o->threads;
-    c.precision = strcmp(o->precision, "tf32") == 0 ? SUPCON_PRECISION_TF32 : SUPCON_PRECISION_FP32;
+    c.precision = strcmp(o->precision, "tf32") == 0   ? SUPCON_PRECISION_TF32
+                  : strcmp(o->precision, "bf16") == 0 ? SUPCON_PRECISION_BF16
+                                                      : SUPCON_PRECISION_FP32;
     supcon_context *ctx = NULL;
     supcon_status st = supcon_context_create(&c, &ctx);
     if (st != SUPCON_OK) {

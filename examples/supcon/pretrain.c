@@ -98,9 +98,9 @@ int cli_pretrain(int argc, char **argv) {
     if ((rc = cli_resume(&t)) != 0) goto out;
     if ((rc = cli_make_save_folder(&o)) != 0) goto out;
     printf("%s pre-training: %s width %d, %d channel(s), %lld images, batch %lld (x2 views), lr %g, temp %g, "
-           "%s backend\n",
+           "%s backend, %s\n",
            o.method, o.model, o.width, mc.in_channels, (long long)supcon_dataset_count(ds), (long long)o.batch_size,
-           o.learning_rate, o.temp, supcon_context_backend_name(ctx));
+           o.learning_rate, o.temp, supcon_context_backend_name(ctx), o.precision);
     rc = cli_train(&t);
 out:
     supcon_loss_free(ps.loss);
