@@ -199,8 +199,9 @@ torch_py=(env LD_LIBRARY_PATH="$ORIG_LD_LIBRARY_PATH" PYTHONUNBUFFERED=1 python3
 # SupCon steps (two views, encoder + MLP head, loss, backward, SGD) in each precision:
 # fp32 (both sides strict float32; PyTorch with cudnn.benchmark), tf32 (tensor cores for the
 # products on both sides), bf16 (PyTorch's autocast with channels_last; libsupcon's
-# SUPCON_PRECISION_BF16: bfloat16 convolutions on float32 activations, NCHW). The first case's fp32 runs also profile a few steps
-# (GPU_CHECK_PROFILE, default 3) to show where each side's time goes.
+# SUPCON_PRECISION_BF16: bfloat16 convolutions on float32 activations, NCHW). The first case's
+# fp32 and bf16 runs also profile a few steps (GPU_CHECK_PROFILE, default 3) to show where
+# each side's time goes.
 model_bin="$BUILD/bin/bench_model"
 if [ $build_ok = 1 ] && [ -x "$model_bin" ] && [ -f bench/model_torch.py ]; then
     # GPU_CHECK_MODEL_CASES: "arch bsz" pairs separated by commas.
@@ -212,7 +213,8 @@ if [ $build_ok = 1 ] && [ -x "$model_bin" ] && [ -f bench/model_torch.py ]; then
         set -- $mcase
         for prec in "${precs[@]}"; do
             prof=()
-            [ $first = 1 ] && [ "$prec" = fp32 ] && [ "$prof_steps" -gt 0 ] && prof=(--profile "$prof_steps")
+            # profiles of the first case in fp32 and bf16 (where bf16's casts and convolutions go)
+            [ $first = 1 ] && [ "$prec" != tf32 ] && [ "$prof_steps" -gt 0 ] && prof=(--profile "$prof_steps")
             # GPU_CHECK_MODEL_ENV: e.g. SUPCON_CUDA_CONV_FIND=1 to time convolution algorithms.
             # shellcheck disable=SC2086 # word splitting of the assignments is intended
             run "model $1/$2 $prec" 60 "$LOGS/bench.log" env ${GPU_CHECK_MODEL_ENV:-} "$model_bin" --backend cuda \
