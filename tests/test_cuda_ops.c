@@ -898,13 +898,17 @@ static void bf16_one_product(void) {
 
 /* A CUDA state and a CPU state both made with SUPCON_PRECISION_BF16: the convolutions within
  * TOL_BF16 of each other, every stored result a bfloat16 value, the exact one-product case,
- * and the other layers still strict float32 (the linear layers against the float32 tolerance). */
-static void test_bf16(void) {
+ * and the other layers still strict float32 (the linear layers against the float32 tolerance).
+ * layout: the bfloat16 copies' (SUPCON_CUDA_BF16_LAYOUT, read when the state is made): "nhwc"
+ * (the default; casts that transpose) or "nchw". */
+static void test_bf16(const char *layout) {
     supcon_backend_init gcfg = {.device = 0, .num_threads = 0, .precision = SUPCON_PRECISION_BF16};
     supcon_backend_init ccfg = {.device = 0, .num_threads = 2, .precision = SUPCON_PRECISION_BF16};
     char msg[SUPCON_BACKEND_MSG_LEN] = "";
     void *gbf = NULL, *cbf = NULL;
+    setenv("SUPCON_CUDA_BF16_LAYOUT", layout, 1);
     supcon_status s = G->init(&gcfg, &gbf, msg, sizeof msg);
+    unsetenv("SUPCON_CUDA_BF16_LAYOUT");
     check(s == SUPCON_OK, "a CUDA state with SUPCON_PRECISION_BF16: %s: %s", supcon_status_name(s), msg);
     if (s != SUPCON_OK) return;
     s = C->init(&ccfg, &cbf, msg, sizeof msg);
@@ -916,14 +920,17 @@ static void test_bf16(void) {
     void *keep_g = gs, *keep_c = cs;
     gs = gbf, cs = cbf;
     bf16_one_product();
-    g_conv_mode = " (bf16)";
+    char mode[32];
+    snprintf(mode, sizeof mode, " (bf16 %s)", layout);
+    g_conv_mode = mode;
     g_prod_tol = TOL_BF16;
     g_conv_fam = F_CONV_BF16;
     g_bf16 = 1;
     tu_rng r = tu_rng_seed(107);
     const supcon_conv_desc cases[] = {{3, 5, 9, 7, 4, 3, 3, 2, 2, 1, 1},    {8, 3, 32, 32, 64, 3, 3, 1, 1, 1, 1},
                                       {16, 64, 16, 16, 64, 3, 3, 1, 1, 1, 1}, {5, 128, 4, 4, 256, 1, 1, 2, 2, 0, 0},
-                                      {2, 32, 11, 13, 48, 3, 3, 2, 2, 1, 1},  {1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0}};
+                                      {2, 32, 11, 13, 48, 3, 3, 2, 2, 1, 1},  {1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0},
+                                      {3, 40, 7, 5, 33, 3, 3, 1, 1, 1, 1},    {2, 70, 1, 1, 3, 1, 1, 1, 1, 0, 0}};
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) conv_case(&r, cases[i]);
     g_bf16 = 0;
     g_conv_mode = "";
@@ -997,7 +1004,8 @@ int main(void) {
     test_conv();
     test_conv_find();
     test_tf32();
-    test_bf16();
+    test_bf16("nhwc");
+    test_bf16("nchw");
     test_sgd();
 
     printf("worst relative error:");

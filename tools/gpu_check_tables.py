@@ -55,15 +55,15 @@ def model_table(rows):
             cases.setdefault(key, {})[side(r)] = r
     if not cases:
         return []
-    out = ["%10s %6s %6s %9s %13s %13s %7s %10s %10s" % ("model", "bsz", "prec", "inputs", "supcon img/s",
+    out = ["%10s %6s %9s %9s %13s %13s %7s %10s %10s" % ("model", "bsz", "prec", "inputs", "supcon img/s",
                                                          "torch img/s", "ratio", "supcon MB", "torch MB")]
-    order = {"fp32": 0, "tf32": 1, "bf16": 2, "resident": 0, "pageable": 1, "pinned": 2}
+    order = {"fp32": 0, "tf32": 1, "bf16": 2, "bf16-nchw": 3, "resident": 0, "pageable": 1, "pinned": 2}
     for (arch, bsz, prec, inputs), d in sorted(cases.items(), key=lambda kv: (
             str(kv[0][0]), kv[0][1] or 0, order.get(kv[0][2], 9), order.get(kv[0][3], 9))):
         a, b = d.get("lib", {}), d.get("torch", {})
         ia, ib = a.get("images_per_s"), b.get("images_per_s")
         ma, mb = a.get("ctx_peak_bytes"), b.get("cuda_peak_bytes")
-        out.append("%10s %6s %6s %9s %13s %13s %7s %10s %10s" % (
+        out.append("%10s %6s %9s %9s %13s %13s %7s %10s %10s" % (
             arch, bsz, prec, inputs, fmt(ia, "%.0f", (a.get("error") or "-")[:13]),
             fmt(ib, "%.0f", (b.get("error") or "-")[:13]),
             "%.2fx" % (ia / ib) if ia and ib else "-",

@@ -212,6 +212,8 @@ static supcon_status sc_cuda_init_state(sc_cuda_state *st, const supcon_backend_
     st->conv_deterministic = !(det && strcmp(det, "0") == 0);
     const char *find = getenv("SUPCON_CUDA_CONV_FIND");
     st->conv_find = find && strcmp(find, "1") == 0;
+    const char *layout = getenv("SUPCON_CUDA_BF16_LAYOUT");
+    st->bf16_nhwc = !(layout && strcmp(layout, "nchw") == 0);
     return SUPCON_OK;
 }
 

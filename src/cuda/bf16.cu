@@ -1,7 +1,10 @@
 /* Rounding to bfloat16 and back for the convolutions under SUPCON_PRECISION_BF16 (conv.cu):
  * float32 operands into the workspace's bfloat16 copies, and the bfloat16 results out into
  * float32 tensors (stored, or added where a gradient accumulates). To nearest even, as the
- * CPU's sc_bf16_round. Grid-stride kernels; each element read and written by one thread. */
+ * CPU's sc_bf16_round. The copies keep the tensor's layout (grid-stride kernels), or put the
+ * channels last: each image (or filter) is a (c, hw) matrix transposed through shared-memory
+ * tiles of 32 x 32, so that both the float32 side and the bfloat16 side are read and written
+ * along their contiguous dimension. */
 #include <cuda_bf16.h>
 #include <stdint.h>
 
@@ -9,6 +12,9 @@
 
 #define SC_BF16_THREADS 256
 #define SC_BF16_MAX_BLOCKS 8192
+#define SC_TILE 32     /* tile side */
+#define SC_TILE_ROWS 8 /* threads per tile column: each thread moves 4 elements */
+#define SC_MAX_GRID_Z 65535
 
 __global__ void sc_to_bf16_kernel(__nv_bfloat16 *dst, const float *src, int64_t n)
 {
@@ -26,20 +32,103 @@ __global__ void sc_from_bf16_kernel(float *dst, const __nv_bfloat16 *src, int64_
     }
 }
 
-supcon_status sc_cuda_to_bf16(sc_cuda_state *st, void *dst, const float *src, int64_t n)
+/* src (n, c, hw) float32 -> dst (n, hw, c) bfloat16. Block (x, y) moves channels
+ * [32 y, 32 y + 32) of pixels [32 x, 32 x + 32); z walks the images. */
+__global__ void sc_to_bf16_rows_kernel(__nv_bfloat16 *dst, const float *src, int64_t n, int64_t c, int64_t hw)
 {
-    if (n <= 0)
+    __shared__ float tile[SC_TILE][SC_TILE + 1]; /* [channel][pixel]; +1: no bank conflicts */
+    const int64_t p0 = (int64_t)blockIdx.x * SC_TILE, c0 = (int64_t)blockIdx.y * SC_TILE;
+    for (int64_t img = blockIdx.z; img < n; img += gridDim.z) {
+        const float *s = src + img * c * hw;
+        __nv_bfloat16 *o = dst + img * c * hw;
+        for (int r = threadIdx.y; r < SC_TILE; r += SC_TILE_ROWS) {
+            const int64_t ch = c0 + r, p = p0 + threadIdx.x;
+            if (ch < c && p < hw)
+                tile[r][threadIdx.x] = s[ch * hw + p];
+        }
+        __syncthreads();
+        for (int r = threadIdx.y; r < SC_TILE; r += SC_TILE_ROWS) {
+            const int64_t p = p0 + r, ch = c0 + threadIdx.x;
+            if (p < hw && ch < c)
+                o[p * c + ch] = __float2bfloat16_rn(tile[threadIdx.x][r]);
+        }
+        __syncthreads();
+    }
+}
+
+/* src (n, hw, c) bfloat16 -> dst (n, c, hw) float32, stored or added. */
+__global__ void sc_from_bf16_rows_kernel(float *dst, const __nv_bfloat16 *src, int64_t n, int64_t c, int64_t hw,
+                                         int accumulate)
+{
+    __shared__ float tile[SC_TILE][SC_TILE + 1]; /* [pixel][channel] */
+    const int64_t p0 = (int64_t)blockIdx.x * SC_TILE, c0 = (int64_t)blockIdx.y * SC_TILE;
+    for (int64_t img = blockIdx.z; img < n; img += gridDim.z) {
+        const __nv_bfloat16 *s = src + img * c * hw;
+        float *o = dst + img * c * hw;
+        for (int r = threadIdx.y; r < SC_TILE; r += SC_TILE_ROWS) {
+            const int64_t p = p0 + r, ch = c0 + threadIdx.x;
+            if (p < hw && ch < c)
+                tile[r][threadIdx.x] = __bfloat162float(s[p * c + ch]);
+        }
+        __syncthreads();
+        for (int r = threadIdx.y; r < SC_TILE; r += SC_TILE_ROWS) {
+            const int64_t ch = c0 + r, p = p0 + threadIdx.x;
+            if (ch < c && p < hw) {
+                const float v = tile[threadIdx.x][r];
+                o[ch * hw + p] = accumulate ? o[ch * hw + p] + v : v;
+            }
+        }
+        __syncthreads();
+    }
+}
+
+/* The tiles of an (n, c, hw) transpose; false when the grid cannot cover it. */
+static bool sc_tile_grid(int64_t n, int64_t c, int64_t hw, dim3 *grid)
+{
+    const int64_t gx = (hw + SC_TILE - 1) / SC_TILE, gy = (c + SC_TILE - 1) / SC_TILE;
+    if (gx > INT32_MAX || gy > 65535)
+        return false;
+    *grid = dim3((unsigned)gx, (unsigned)gy, (unsigned)(n < SC_MAX_GRID_Z ? n : SC_MAX_GRID_Z));
+    return true;
+}
+
+supcon_status sc_cuda_to_bf16(sc_cuda_state *st, void *dst, const float *src, int64_t n, int64_t c, int64_t hw,
+                              int rows)
+{
+    const int64_t count = n * c * hw;
+    if (count <= 0)
         return SUPCON_OK;
-    sc_to_bf16_kernel<<<sc_cuda_grid(n, SC_BF16_THREADS, SC_BF16_MAX_BLOCKS), SC_BF16_THREADS, 0, st->stream>>>(
-        (__nv_bfloat16 *)dst, src, n);
+    dim3 grid;
+    if (rows && c > 1 && hw > 1) {
+        if (!sc_tile_grid(n, c, hw, &grid))
+            return sc_cuda_fail(st, SUPCON_ERR_SHAPE, "bfloat16 copy of (%lld, %lld, %lld): too many channels",
+                                (long long)n, (long long)c, (long long)hw);
+        sc_to_bf16_rows_kernel<<<grid, dim3(SC_TILE, SC_TILE_ROWS), 0, st->stream>>>((__nv_bfloat16 *)dst, src, n,
+                                                                                     c, hw);
+        return sc_cuda_launched(st, "sc_to_bf16_rows_kernel");
+    }
+    /* one channel or one pixel: both layouts are the same */
+    sc_to_bf16_kernel<<<sc_cuda_grid(count, SC_BF16_THREADS, SC_BF16_MAX_BLOCKS), SC_BF16_THREADS, 0, st->stream>>>(
+        (__nv_bfloat16 *)dst, src, count);
     return sc_cuda_launched(st, "sc_to_bf16_kernel");
 }
 
-supcon_status sc_cuda_from_bf16(sc_cuda_state *st, float *dst, const void *src, int64_t n, int accumulate)
+supcon_status sc_cuda_from_bf16(sc_cuda_state *st, float *dst, const void *src, int64_t n, int64_t c, int64_t hw,
+                                int rows, int accumulate)
 {
-    if (n <= 0)
+    const int64_t count = n * c * hw;
+    if (count <= 0)
         return SUPCON_OK;
-    sc_from_bf16_kernel<<<sc_cuda_grid(n, SC_BF16_THREADS, SC_BF16_MAX_BLOCKS), SC_BF16_THREADS, 0, st->stream>>>(
-        dst, (const __nv_bfloat16 *)src, n, accumulate);
+    dim3 grid;
+    if (rows && c > 1 && hw > 1) {
+        if (!sc_tile_grid(n, c, hw, &grid))
+            return sc_cuda_fail(st, SUPCON_ERR_SHAPE, "bfloat16 copy of (%lld, %lld, %lld): too many channels",
+                                (long long)n, (long long)c, (long long)hw);
+        sc_from_bf16_rows_kernel<<<grid, dim3(SC_TILE, SC_TILE_ROWS), 0, st->stream>>>(
+            dst, (const __nv_bfloat16 *)src, n, c, hw, accumulate);
+        return sc_cuda_launched(st, "sc_from_bf16_rows_kernel");
+    }
+    sc_from_bf16_kernel<<<sc_cuda_grid(count, SC_BF16_THREADS, SC_BF16_MAX_BLOCKS), SC_BF16_THREADS, 0,
+                          st->stream>>>(dst, (const __nv_bfloat16 *)src, count, accumulate);
     return sc_cuda_launched(st, "sc_from_bf16_kernel");
 }

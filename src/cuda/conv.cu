@@ -4,9 +4,9 @@
  * cudnn.benchmark does) and kept in a small table in the state. TF32 tensor cores only when
  * the context allows them (SUPCON_PRECISION_TF32). Under SUPCON_PRECISION_BF16 the plans are
  * bfloat16 (cuDNN's PSEUDO_BFLOAT16 configuration: bfloat16 tensors, float32 sums): each call
- * rounds its float32 operands into bfloat16 copies at the front of the workspace and brings
- * the bfloat16 result back into float32 (bf16.cu), which is what the CPU's conv_bf16.c
- * computes. Leaves out groups and dilation. */
+ * rounds its float32 operands into bfloat16 copies at the front of the workspace, channels
+ * last unless the state says NCHW, and brings the bfloat16 result back into float32 NCHW
+ * (bf16.cu), which is what the CPU's conv_bf16.c computes. Leaves out groups and dilation. */
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
@@ -95,6 +95,12 @@ static int sc_math_ok(const sc_cuda_state *st, cudnnMathType_t m)
 static cudnnStatus_t sc_use_math(const sc_cuda_state *st, sc_conv_plan *p, cudnnMathType_t m)
 {
     return sc_tensor_ops(st) ? cudnnSetConvolutionMathType(p->conv, m) : CUDNN_STATUS_SUCCESS;
+}
+
+/* The bfloat16 copies are channels last (NHWC, filters KRSC). */
+static int sc_bf16_rows(const sc_cuda_state *st)
+{
+    return st->bf16_convs && st->bf16_nhwc;
 }
 
 /* The bfloat16 copies of one call (x, y or dy, the weights), each at a 256-byte boundary. */
@@ -232,11 +238,11 @@ static supcon_status sc_plan_fill(sc_cuda_state *st, sc_conv_plan *p, const supc
     SC_DNN(cudnnCreateTensorDescriptor(&p->y));
     SC_DNN(cudnnCreateFilterDescriptor(&p->w));
     SC_DNN(cudnnCreateConvolutionDescriptor(&p->conv));
-    /* the tensors' type; the sums are float32 either way */
+    /* the tensors' type and layout (the bfloat16 copies'); the sums are float32 either way */
     const cudnnDataType_t dt = st->bf16_convs ? CUDNN_DATA_BFLOAT16 : CUDNN_DATA_FLOAT;
-    SC_DNN(cudnnSetTensor4dDescriptor(p->x, CUDNN_TENSOR_NCHW, dt, (int)d->n, (int)d->c_in, (int)d->h, (int)d->w));
-    SC_DNN(cudnnSetFilter4dDescriptor(p->w, dt, CUDNN_TENSOR_NCHW, (int)d->c_out, (int)d->c_in, (int)d->kh,
-                                      (int)d->kw));
+    const cudnnTensorFormat_t fmt = sc_bf16_rows(st) ? CUDNN_TENSOR_NHWC : CUDNN_TENSOR_NCHW;
+    SC_DNN(cudnnSetTensor4dDescriptor(p->x, fmt, dt, (int)d->n, (int)d->c_in, (int)d->h, (int)d->w));
+    SC_DNN(cudnnSetFilter4dDescriptor(p->w, dt, fmt, (int)d->c_out, (int)d->c_in, (int)d->kh, (int)d->kw));
     SC_DNN(cudnnSetConvolution2dDescriptor(p->conv, (int)d->pad_h, (int)d->pad_w, (int)d->stride_h,
                                            (int)d->stride_w, 1, 1, CUDNN_CROSS_CORRELATION, CUDNN_DATA_FLOAT));
     SC_DNN(cudnnSetConvolutionMathType(p->conv, sc_tensor_ops(st) ? CUDNN_DEFAULT_MATH : CUDNN_FMA_MATH));
@@ -246,7 +252,7 @@ static supcon_status sc_plan_fill(sc_cuda_state *st, sc_conv_plan *p, const supc
         return sc_cuda_fail(st, SUPCON_ERR_INTERNAL,
                             "cuDNN computes a %dx%dx%dx%d output where %lldx%lldx%lldx%lld is expected", on, oc, ohh,
                             oww, (long long)d->n, (long long)d->c_out, (long long)oh, (long long)ow);
-    SC_DNN(cudnnSetTensor4dDescriptor(p->y, CUDNN_TENSOR_NCHW, dt, (int)d->n, (int)d->c_out, (int)oh, (int)ow));
+    SC_DNN(cudnnSetTensor4dDescriptor(p->y, fmt, dt, (int)d->n, (int)d->c_out, (int)oh, (int)ow));
     return sc_plan_algos(st, p);
 }
 
@@ -390,12 +396,12 @@ supcon_status sc_cuda_conv2d_forward(void *state, const supcon_conv_desc *d, flo
                                        &zero, c.p->y, y));
         return SUPCON_OK;
     }
-    const int64_t ny = d->n * d->c_out * supcon_conv_out_h(d) * supcon_conv_out_w(d);
-    SC_CHECK(sc_cuda_to_bf16(st, c.xs, x, d->n * d->c_in * d->h * d->w));
-    SC_CHECK(sc_cuda_to_bf16(st, c.wts, weight, d->c_out * d->c_in * d->kh * d->kw));
+    const int rows = sc_bf16_rows(st);
+    SC_CHECK(sc_cuda_to_bf16(st, c.xs, x, d->n, d->c_in, d->h * d->w, rows));
+    SC_CHECK(sc_cuda_to_bf16(st, c.wts, weight, d->c_out, d->c_in, d->kh * d->kw, rows));
     SC_DNN(cudnnConvolutionForward(st->dnn, &one, c.p->x, c.xs, c.p->w, c.wts, c.p->conv, algo, c.ws, c.a->bytes,
                                    &zero, c.p->y, c.ys));
-    return sc_cuda_from_bf16(st, y, c.ys, ny, 0);
+    return sc_cuda_from_bf16(st, y, c.ys, d->n, d->c_out, supcon_conv_out_h(d) * supcon_conv_out_w(d), rows, 0);
 }
 
 supcon_status sc_cuda_conv2d_backward_data(void *state, const supcon_conv_desc *d, float *dx, const float *dy,
@@ -422,11 +428,12 @@ supcon_status sc_cuda_conv2d_backward_data(void *state, const supcon_conv_desc *
     }
     /* The rounded gradient is what is stored or added: cuDNN writes it apart (beta 0). */
     const float zero = 0.0f;
-    SC_CHECK(sc_cuda_to_bf16(st, c.ys, dy, d->n * d->c_out * supcon_conv_out_h(d) * supcon_conv_out_w(d)));
-    SC_CHECK(sc_cuda_to_bf16(st, c.wts, weight, d->c_out * d->c_in * d->kh * d->kw));
+    const int rows = sc_bf16_rows(st);
+    SC_CHECK(sc_cuda_to_bf16(st, c.ys, dy, d->n, d->c_out, supcon_conv_out_h(d) * supcon_conv_out_w(d), rows));
+    SC_CHECK(sc_cuda_to_bf16(st, c.wts, weight, d->c_out, d->c_in, d->kh * d->kw, rows));
     SC_DNN(cudnnConvolutionBackwardData(st->dnn, &one, c.p->w, c.wts, c.p->y, c.ys, c.p->conv, algo, c.ws,
                                         c.a->bytes, &zero, c.p->x, c.xs));
-    return sc_cuda_from_bf16(st, dx, c.xs, nx, accumulate);
+    return sc_cuda_from_bf16(st, dx, c.xs, d->n, d->c_in, d->h * d->w, rows, accumulate);
 }
 
 supcon_status sc_cuda_conv2d_backward_filter(void *state, const supcon_conv_desc *d, float *dweight,
@@ -445,9 +452,10 @@ supcon_status sc_cuda_conv2d_backward_filter(void *state, const supcon_conv_desc
         return SUPCON_OK;
     }
     const float zero = 0.0f;
-    SC_CHECK(sc_cuda_to_bf16(st, c.xs, x, d->n * d->c_in * d->h * d->w));
-    SC_CHECK(sc_cuda_to_bf16(st, c.ys, dy, d->n * d->c_out * supcon_conv_out_h(d) * supcon_conv_out_w(d)));
+    const int rows = sc_bf16_rows(st);
+    SC_CHECK(sc_cuda_to_bf16(st, c.xs, x, d->n, d->c_in, d->h * d->w, rows));
+    SC_CHECK(sc_cuda_to_bf16(st, c.ys, dy, d->n, d->c_out, supcon_conv_out_h(d) * supcon_conv_out_w(d), rows));
     SC_DNN(cudnnConvolutionBackwardFilter(st->dnn, &one, c.p->x, c.xs, c.p->y, c.ys, c.p->conv, algo, c.ws,
                                           c.a->bytes, &zero, c.p->w, c.wts));
-    return sc_cuda_from_bf16(st, dweight, c.wts, d->c_out * d->c_in * d->kh * d->kw, 1);
+    return sc_cuda_from_bf16(st, dweight, c.wts, d->c_out, d->c_in, d->kh * d->kw, rows, 1);
 }

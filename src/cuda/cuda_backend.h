@@ -63,6 +63,10 @@ typedef struct sc_cuda_state {
      * and run on bfloat16 tensor cores, summing in float32 (conv.cu, bf16.cu); everything else
      * stays strict float32. */
     int bf16_convs;
+    /* Layout of the bfloat16 copies: 1 (default) channels last (NHWC, filters KRSC), what
+     * cuDNN's bfloat16 tensor-core kernels read natively, made by casts that transpose;
+     * SUPCON_CUDA_BF16_LAYOUT=nchw when a context is made keeps NCHW (plain casts). */
+    int bf16_nhwc;
     /* 1 (default): only deterministic cuDNN algorithms, so two runs give identical bits;
      * SUPCON_CUDA_CONV_DETERMINISTIC=0 in the environment when a context is made lets the
      * fastest (atomics-based) ones in. */
@@ -111,10 +115,14 @@ static inline unsigned sc_cuda_grid(int64_t work, unsigned threads, unsigned cap
 supcon_status sc_cuda_conv_cache_create(sc_cuda_state *st);
 void sc_cuda_conv_cache_destroy(sc_cuda_state *st);
 
-/* bf16.cu: dst (bfloat16, n) = src rounded to nearest even; dst (float32) = src, or += src
- * with accumulate. Queued on the state's stream. */
-supcon_status sc_cuda_to_bf16(sc_cuda_state *st, void *dst, const float *src, int64_t n);
-supcon_status sc_cuda_from_bf16(sc_cuda_state *st, float *dst, const void *src, int64_t n, int accumulate);
+/* bf16.cu: between a float32 tensor (n, c, hw) (NCHW, or KCRS for filters) and its bfloat16
+ * copy, rounded to nearest even: in the same layout, or with `rows` channels last (n, hw, c)
+ * (NHWC, KRSC). to_bf16 writes the copy; from_bf16 stores it into dst, or adds it with
+ * accumulate. Queued on the state's stream. */
+supcon_status sc_cuda_to_bf16(sc_cuda_state *st, void *dst, const float *src, int64_t n, int64_t c, int64_t hw,
+                              int rows);
+supcon_status sc_cuda_from_bf16(sc_cuda_state *st, float *dst, const void *src, int64_t n, int64_t c, int64_t hw,
+                                int rows, int accumulate);
 
 /* The loss op (loss.cu). */
 supcon_status sc_cuda_loss(void *state, const supcon_loss_problem *p, double *value);
