@@ -183,9 +183,10 @@ int main(void) {
     }
     supcon_context_free(probe);
     /* bf16: the CPU against PyTorch on such a network gives outputs to 1e-6 and gradients to
-     * 6.5e-3 (test_model_parity) */
+     * 6.5e-3 (test_model_parity). The parameters' bound is the gradients': BN biases start at
+     * zero, so after a step they are -lr times a gradient, with its relative error. */
     const bounds runs[] = {{SUPCON_PRECISION_FP32, 1, "fp32", 1e-4, 1e-3, 1e-4},
-                           {SUPCON_PRECISION_BF16, 0, "bf16", 1e-3, 2e-2, 1e-3}};
+                           {SUPCON_PRECISION_BF16, 0, "bf16", 1e-3, 2e-2, 2e-2}};
     int passed = 0;
     for (size_t i = 0; i < sizeof runs / sizeof runs[0]; i++) passed += run_steps(&runs[i], img, lab);
     free(img);

@@ -2,8 +2,8 @@
  * a one-product convolution whose every bit is known, and the three passes over shapes that
  * take each of conv.c's kernels against a double reference computed from the rounded
  * operands, within half a bfloat16 step of it, with every stored result a bfloat16 value.
- * Also: results independent of the thread count, a float32-sized workspace refused, NaN
- * carried through. */
+ * Also: a two-channel, two-pixel case whose every bit is known, results independent of the
+ * thread count, a float32-sized workspace refused, NaN carried through. */
 #include <float.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -11,6 +11,7 @@
 #include <cmocka.h>
 
 #include "bf16.h"
+#include "test_bf16_case.h"
 #include "test_conv_ref.h"
 #include "test_ops_util.h"
 
@@ -90,6 +91,27 @@ static void test_one_product(void **unused) {
     free(ws);
     to_close(bf);
     to_close(fp);
+}
+
+/* The shared two-by-two case (test_bf16_case.h); tests/test_cuda_ops.c runs it through the
+ * GPU's transposing casts. */
+static void test_two_by_two(void **unused) {
+    void *st = to_state_prec(2, SUPCON_PRECISION_BF16);
+    assert_non_null(st);
+    const bf16_case c = bf16_two_by_two_case();
+    const size_t wsb = sc_cpu_conv2d_workspace_bytes(st, &c.d);
+    void *ws = malloc(wsb);
+    float y[4], dx[4], dw[4] = {0, 0, 0, 0};
+    assert_int_equal(sc_cpu_conv2d_forward(st, &c.d, y, c.x, c.w, ws, wsb), SUPCON_OK);
+    assert_int_equal(sc_cpu_conv2d_backward_data(st, &c.d, dx, c.dy, c.w, 0, ws, wsb), SUPCON_OK);
+    assert_int_equal(sc_cpu_conv2d_backward_filter(st, &c.d, dw, c.dy, c.x, ws, wsb), SUPCON_OK);
+    for (int i = 0; i < 4; i++) {
+        assert_true(y[i] == c.want_y[i]);
+        assert_true(dx[i] == c.want_dx[i]);
+        assert_true(dw[i] == c.want_dw[i]);
+    }
+    free(ws);
+    to_close(st);
 }
 
 /* ---- the three passes against the reference ----------------------------------------------- */
@@ -266,6 +288,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_rounding),
         cmocka_unit_test(test_one_product),
+        cmocka_unit_test(test_two_by_two),
         cmocka_unit_test(test_matches_rounded_reference),
         cmocka_unit_test(test_thread_count_does_not_change_results),
         cmocka_unit_test(test_float32_workspace_is_too_small),

@@ -232,6 +232,10 @@ static supcon_status sc_plan_fill(sc_cuda_state *st, sc_conv_plan *p, const supc
                                 (long long)d->n, (long long)d->c_in, (long long)d->h, (long long)d->w,
                                 (long long)d->c_out, (long long)d->kh, (long long)d->kw, (long long)d->stride_h,
                                 (long long)d->stride_w, (long long)d->pad_h, (long long)d->pad_w);
+    /* the transposing casts tile channels by 32 on a grid of at most 65535 rows */
+    if (sc_bf16_rows(st) && (d->c_in > (int64_t)65535 * 32 || d->c_out > (int64_t)65535 * 32))
+        return sc_cuda_fail(st, SUPCON_ERR_SHAPE, "conv2d with %lld -> %lld channels: too many for the bfloat16 copies",
+                            (long long)d->c_in, (long long)d->c_out);
     p->d = *d;
     p->used = 1;
     SC_DNN(cudnnCreateTensorDescriptor(&p->x));
@@ -339,6 +343,11 @@ static supcon_status sc_conv_begin(sc_cuda_state *st, const supcon_conv_desc *d,
     supcon_status s = sc_cuda_enter(st);
     if (s != SUPCON_OK || d->n == 0 || d->c_in == 0 || d->c_out == 0)
         return s;
+    s = sc_plan_of(st, d, &c->p); /* checks the shape first */
+    if (s != SUPCON_OK) {
+        c->p = NULL;
+        return s;
+    }
     const size_t staging = sc_staging_bytes(st, d);
     if (!ws)
         ws_bytes = 0;
@@ -359,9 +368,6 @@ static supcon_status sc_conv_begin(sc_cuda_state *st, const supcon_conv_desc *d,
     }
     c->ws = ws_bytes ? ws : NULL;
     c->ws_bytes = ws_bytes;
-    s = sc_plan_of(st, d, &c->p);
-    if (s != SUPCON_OK)
-        return s;
     const sc_algo *list = which == 0 ? c->p->fwd : which == 1 ? c->p->bwd_data : c->p->bwd_filter;
     const int count = which == 0 ? c->p->n_fwd : which == 1 ? c->p->n_bwd_data : c->p->n_bwd_filter;
     c->a = sc_pick(st, list, count, ws_bytes);
