@@ -60,6 +60,7 @@ int main(int argc, char **argv) {
     size_t nshapes = sizeof resnet18_shapes / sizeof *resnet18_shapes;
     const char *only = NULL;
     int first = FWD, last = FILTER;
+    int precision = SUPCON_PRECISION_FP32;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--threads") && i + 1 < argc) threads = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--repeat") && i + 1 < argc) repeat = atoi(argv[++i]);
@@ -72,6 +73,10 @@ int main(int argc, char **argv) {
             shapes = resnet18_shapes;
             nshapes = sizeof resnet18_shapes / sizeof *resnet18_shapes;
         }
+        else if (!strcmp(argv[i], "--precision") && i + 1 < argc && !strcmp(argv[i + 1], "bf16") && ++i)
+            precision = SUPCON_PRECISION_BF16;
+        else if (!strcmp(argv[i], "--precision") && i + 1 < argc && !strcmp(argv[i + 1], "fp32") && ++i)
+            precision = SUPCON_PRECISION_FP32;
         else if (!strcmp(argv[i], "--pass") && i + 1 < argc) {
             const char *p = argv[++i];
             first = last = !strcmp(p, "fwd") ? FWD : !strcmp(p, "data") ? DATA : !strcmp(p, "filter") ? FILTER : -1;
@@ -82,8 +87,9 @@ int main(int argc, char **argv) {
         }
         else {
             fprintf(stderr, "usage: bench_conv [--arch resnet18|resnet50] [--threads T] [--repeat R] [--n IMAGES]\n"
-                            "                  [--only SUBSTRING] [--pass fwd|data|filter]\n"
+                            "                  [--only SUBSTRING] [--pass fwd|data|filter] [--precision fp32|bf16]\n"
                             "times conv2d forward, backward data and backward filter of the CPU backend\n"
+                            "(bf16: with its bfloat16 rounding, SUPCON_PRECISION_BF16)\n"
                             "for the CIFAR ResNet shapes (SUBSTRING picks shapes by their name, e.g.\n"
                             "\"k3 s2\"); n defaults to the benchmark's step: 64 images for resnet18 (bsz\n"
                             "32, two views), 16 for resnet50 (bsz 8); prints the fastest of R runs after\n"
@@ -92,7 +98,7 @@ int main(int argc, char **argv) {
         }
     }
     if (n <= 0) n = shapes == resnet50_shapes ? 16 : 64;
-    supcon_backend_init cfg = {.device = 0, .num_threads = threads, .precision = SUPCON_PRECISION_FP32};
+    supcon_backend_init cfg = {.device = 0, .num_threads = threads, .precision = precision};
     void *st = NULL;
     char msg[SUPCON_BACKEND_MSG_LEN];
     if (sc_cpu_backend()->init(&cfg, &st, msg, sizeof msg) != SUPCON_OK) {
