@@ -82,53 +82,53 @@ __global__ void sc_from_bf16_rows_kernel(float *dst, const __nv_bfloat16 *src, i
     }
 }
 
-/* The tiles of an (n, c, hw) transpose; false when the grid cannot cover it. */
-static bool sc_tile_grid(int64_t n, int64_t c, int64_t hw, dim3 *grid)
+/* How a copy of (n, c, hw) runs: 1 with the tiles of a transpose in *grid (channels last,
+ * and more than one channel and pixel), 0 as a plain copy (the layouts then agree), -1 when
+ * the grid cannot cover it (conv.cu's planning refuses such shapes first). */
+static int sc_copy_kind(sc_cuda_state *st, int64_t n, int64_t c, int64_t hw, int rows, dim3 *grid)
 {
+    if (!rows || c <= 1 || hw <= 1)
+        return 0;
     const int64_t gx = (hw + SC_TILE - 1) / SC_TILE, gy = (c + SC_TILE - 1) / SC_TILE;
-    if (gx > INT32_MAX || gy > 65535)
-        return false;
+    if (gx > INT32_MAX || gy > 65535) {
+        (void)sc_cuda_fail(st, SUPCON_ERR_SHAPE, "bfloat16 copy of (%lld, %lld, %lld): too large to tile",
+                           (long long)n, (long long)c, (long long)hw);
+        return -1;
+    }
     *grid = dim3((unsigned)gx, (unsigned)gy, (unsigned)(n < SC_MAX_GRID_Z ? n : SC_MAX_GRID_Z));
-    return true;
+    return 1;
 }
 
 supcon_status sc_cuda_to_bf16(sc_cuda_state *st, void *dst, const float *src, int64_t n, int64_t c, int64_t hw,
                               int rows)
 {
     const int64_t count = n * c * hw;
-    if (count <= 0)
-        return SUPCON_OK;
     dim3 grid;
-    if (rows && c > 1 && hw > 1) {
-        if (!sc_tile_grid(n, c, hw, &grid))
-            return sc_cuda_fail(st, SUPCON_ERR_SHAPE, "bfloat16 copy of (%lld, %lld, %lld): too many channels",
-                                (long long)n, (long long)c, (long long)hw);
+    const int kind = count > 0 ? sc_copy_kind(st, n, c, hw, rows, &grid) : 0;
+    if (count <= 0 || kind < 0)
+        return kind < 0 ? SUPCON_ERR_SHAPE : SUPCON_OK;
+    if (kind == 1)
         sc_to_bf16_rows_kernel<<<grid, dim3(SC_TILE, SC_TILE_ROWS), 0, st->stream>>>((__nv_bfloat16 *)dst, src, n,
                                                                                      c, hw);
-        return sc_cuda_launched(st, "sc_to_bf16_rows_kernel");
-    }
-    /* one channel or one pixel: both layouts are the same */
-    sc_to_bf16_kernel<<<sc_cuda_grid(count, SC_BF16_THREADS, SC_BF16_MAX_BLOCKS), SC_BF16_THREADS, 0, st->stream>>>(
-        (__nv_bfloat16 *)dst, src, count);
-    return sc_cuda_launched(st, "sc_to_bf16_kernel");
+    else
+        sc_to_bf16_kernel<<<sc_cuda_grid(count, SC_BF16_THREADS, SC_BF16_MAX_BLOCKS), SC_BF16_THREADS, 0,
+                            st->stream>>>((__nv_bfloat16 *)dst, src, count);
+    return sc_cuda_launched(st, kind == 1 ? "sc_to_bf16_rows_kernel" : "sc_to_bf16_kernel");
 }
 
 supcon_status sc_cuda_from_bf16(sc_cuda_state *st, float *dst, const void *src, int64_t n, int64_t c, int64_t hw,
                                 int rows, int accumulate)
 {
     const int64_t count = n * c * hw;
-    if (count <= 0)
-        return SUPCON_OK;
     dim3 grid;
-    if (rows && c > 1 && hw > 1) {
-        if (!sc_tile_grid(n, c, hw, &grid))
-            return sc_cuda_fail(st, SUPCON_ERR_SHAPE, "bfloat16 copy of (%lld, %lld, %lld): too many channels",
-                                (long long)n, (long long)c, (long long)hw);
+    const int kind = count > 0 ? sc_copy_kind(st, n, c, hw, rows, &grid) : 0;
+    if (count <= 0 || kind < 0)
+        return kind < 0 ? SUPCON_ERR_SHAPE : SUPCON_OK;
+    if (kind == 1)
         sc_from_bf16_rows_kernel<<<grid, dim3(SC_TILE, SC_TILE_ROWS), 0, st->stream>>>(
             dst, (const __nv_bfloat16 *)src, n, c, hw, accumulate);
-        return sc_cuda_launched(st, "sc_from_bf16_rows_kernel");
-    }
-    sc_from_bf16_kernel<<<sc_cuda_grid(count, SC_BF16_THREADS, SC_BF16_MAX_BLOCKS), SC_BF16_THREADS, 0,
-                          st->stream>>>(dst, (const __nv_bfloat16 *)src, count, accumulate);
-    return sc_cuda_launched(st, "sc_from_bf16_kernel");
+    else
+        sc_from_bf16_kernel<<<sc_cuda_grid(count, SC_BF16_THREADS, SC_BF16_MAX_BLOCKS), SC_BF16_THREADS, 0,
+                              st->stream>>>(dst, (const __nv_bfloat16 *)src, count, accumulate);
+    return sc_cuda_launched(st, kind == 1 ? "sc_from_bf16_rows_kernel" : "sc_from_bf16_kernel");
 }
