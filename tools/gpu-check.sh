@@ -258,6 +258,25 @@ if [ $build_ok = 1 ] && [ -x "$model_bin" ] && [ -f bench/model_torch.py ]; then
         "SupCon steps in ${precs[*]}: $n_lib libsupcon and $n_torch PyTorch run(s) timed; table below"
 fi
 
+# ---- 4b. Convolutions alone, per layer and precision ------------------------------------------
+# bench_conv --backend cuda over ResNet-18's shapes at 512 images (a step of batch 256, two
+# views): fp32, tf32, bf16 (channels-last copies) and bf16 with NCHW copies, each pass the
+# fastest of 5. Their sums go in the summary; the per-layer tables in bench.log.
+conv_bin="$BUILD/bin/bench_conv"
+if [ "${GPU_CHECK_CONV_BENCH:-1}" = 1 ] && [ $build_ok = 1 ] && [ -x "$conv_bin" ]; then
+    sums=""
+    for variant in fp32 tf32 bf16 bf16-nchw; do
+        layout=nhwc
+        [ "$variant" = bf16-nchw ] && layout=nchw
+        before=$(wc -l <"$LOGS/bench.log")
+        run "conv $variant" 60 "$LOGS/bench.log" env SUPCON_CUDA_BF16_LAYOUT=$layout "$conv_bin" --backend cuda \
+            --precision "${variant%-nchw}" --repeat 5
+        sum=$(tail -n +$((before + 1)) "$LOGS/bench.log" | grep '^sum of the shapes above' | awk '{print $6 "/" $7 "/" $8}')
+        sums+="$variant ${sum:-none} "
+    done
+    note "bench conv" "info" "resnet18 shapes, n 512, ms fwd/data/filter: $sums"
+fi
+
 # ---- 5. The main job on the GPU -------------------------------------------------------------
 # The README's Fashion-MNIST job (tools/main-job.sh: SupCon pre-training, linear evaluation,
 # t-SNE) with --device cuda, when the dataset-fashion-mnist package was carried.
