@@ -49,8 +49,7 @@ static const opt_desc OPTS[] = {
     {"ckpt", K_STR, F(ckpt), P_LIN | P_TSNE, "checkpoint (linear: also 'random', an untrained encoder)"},
     {"device", K_STR, F(device), P_ANY, "auto | cpu | cuda (auto)"},
     {"precision", K_STR, F(precision), P_ANY,
-     "fp32 | tf32 | bf16: tf32 lets a GPU's tensor cores round products; bf16 rounds the convolutions' operands "
-     "and results to bfloat16, on every device (fp32)"},
+     "fp32 | tf32 | bf16: tf32 lets a GPU round products; bf16 rounds convolutions to bfloat16 (fp32)"},
     {"seed", K_U64, F(seed), P_ANY, "seed of weights, shuffling and augmentation (0)"},
     {"resume", K_STR, F(resume), P_ALL, "continue a run from its checkpoint (last.safetensors)"},
     {"width", K_INT, F(width), P_ALL, "base planes of the ResNet (64, the reference)"},
