@@ -38,6 +38,7 @@ typedef struct sc_conv_plan {
     cudnnConvolutionDescriptor_t conv;
     sc_algo fwd[SC_CONV_ALGOS], bwd_data[SC_CONV_ALGOS], bwd_filter[SC_CONV_ALGOS];
     int n_fwd, n_bwd_data, n_bwd_filter; /* in cuDNN's order, fastest first */
+    int rows; /* BF16: the bfloat16 copies are channels last (NHWC, KRSC) */
 } sc_conv_plan;
 
 struct sc_conv_cache {
@@ -219,7 +220,7 @@ static supcon_status sc_plan_algos(sc_cuda_state *st, sc_conv_plan *p)
     return SUPCON_OK;
 }
 
-static supcon_status sc_plan_fill(sc_cuda_state *st, sc_conv_plan *p, const supcon_conv_desc *d)
+static supcon_status sc_plan_fill(sc_cuda_state *st, sc_conv_plan *p, const supcon_conv_desc *d, int rows)
 {
     const int64_t oh = supcon_conv_out_h(d), ow = supcon_conv_out_w(d);
     const int64_t dims[] = {d->n, d->c_in, d->h, d->w, d->c_out, d->kh, d->kw, d->stride_h, d->stride_w,
@@ -232,19 +233,21 @@ static supcon_status sc_plan_fill(sc_cuda_state *st, sc_conv_plan *p, const supc
                                 (long long)d->n, (long long)d->c_in, (long long)d->h, (long long)d->w,
                                 (long long)d->c_out, (long long)d->kh, (long long)d->kw, (long long)d->stride_h,
                                 (long long)d->stride_w, (long long)d->pad_h, (long long)d->pad_w);
-    /* the transposing casts tile channels by 32 on a grid of at most 65535 rows */
-    if (sc_bf16_rows(st) && (d->c_in > (int64_t)65535 * 32 || d->c_out > (int64_t)65535 * 32))
-        return sc_cuda_fail(st, SUPCON_ERR_SHAPE, "conv2d with %lld -> %lld channels: too many for the bfloat16 copies",
+    /* the transposing casts tile channels by 32 on a grid of at most 65535 rows (NCHW then) */
+    if (rows && (d->c_in > (int64_t)65535 * 32 || d->c_out > (int64_t)65535 * 32))
+        return sc_cuda_fail(st, SUPCON_ERR_UNSUPPORTED,
+                            "conv2d with %lld -> %lld channels: too many for channels-last bfloat16 copies",
                             (long long)d->c_in, (long long)d->c_out);
     p->d = *d;
     p->used = 1;
+    p->rows = rows;
     SC_DNN(cudnnCreateTensorDescriptor(&p->x));
     SC_DNN(cudnnCreateTensorDescriptor(&p->y));
     SC_DNN(cudnnCreateFilterDescriptor(&p->w));
     SC_DNN(cudnnCreateConvolutionDescriptor(&p->conv));
     /* the tensors' type and layout (the bfloat16 copies'); the sums are float32 either way */
     const cudnnDataType_t dt = st->bf16_convs ? CUDNN_DATA_BFLOAT16 : CUDNN_DATA_FLOAT;
-    const cudnnTensorFormat_t fmt = sc_bf16_rows(st) ? CUDNN_TENSOR_NHWC : CUDNN_TENSOR_NCHW;
+    const cudnnTensorFormat_t fmt = rows ? CUDNN_TENSOR_NHWC : CUDNN_TENSOR_NCHW;
     SC_DNN(cudnnSetTensor4dDescriptor(p->x, fmt, dt, (int)d->n, (int)d->c_in, (int)d->h, (int)d->w));
     SC_DNN(cudnnSetFilter4dDescriptor(p->w, dt, fmt, (int)d->c_out, (int)d->c_in, (int)d->kh, (int)d->kw));
     SC_DNN(cudnnSetConvolution2dDescriptor(p->conv, (int)d->pad_h, (int)d->pad_w, (int)d->stride_h,
@@ -261,7 +264,8 @@ static supcon_status sc_plan_fill(sc_cuda_state *st, sc_conv_plan *p, const supc
 }
 
 /* The plan of d, made on first use. A failed plan is not kept (the next call tries again and
- * reports again). */
+ * reports again). Channels-last bfloat16 copies that cuDNN cannot take for this shape fall
+ * back to NCHW ones. */
 static supcon_status sc_plan_of(sc_cuda_state *st, const supcon_conv_desc *d, sc_conv_plan **out)
 {
     sc_conv_cache *c = st->convs;
@@ -280,7 +284,12 @@ static supcon_status sc_plan_of(sc_cuda_state *st, const supcon_conv_desc *d, sc
     }
     sc_conv_plan *p = &c->plans[slot];
     sc_plan_clear(p);
-    supcon_status s = sc_plan_fill(st, p, d);
+    const int rows = sc_bf16_rows(st);
+    supcon_status s = sc_plan_fill(st, p, d, rows);
+    if (s != SUPCON_OK && rows && s != SUPCON_ERR_SHAPE) {
+        sc_plan_clear(p);
+        s = sc_plan_fill(st, p, d, 0);
+    }
     if (s != SUPCON_OK) {
         sc_plan_clear(p);
         return s;
@@ -402,7 +411,7 @@ supcon_status sc_cuda_conv2d_forward(void *state, const supcon_conv_desc *d, flo
                                        &zero, c.p->y, y));
         return SUPCON_OK;
     }
-    const int rows = sc_bf16_rows(st);
+    const int rows = c.p->rows;
     SC_CHECK(sc_cuda_to_bf16(st, c.xs, x, d->n, d->c_in, d->h * d->w, rows));
     SC_CHECK(sc_cuda_to_bf16(st, c.wts, weight, d->c_out, d->c_in, d->kh * d->kw, rows));
     SC_DNN(cudnnConvolutionForward(st->dnn, &one, c.p->x, c.xs, c.p->w, c.wts, c.p->conv, algo, c.ws, c.a->bytes,
@@ -434,7 +443,7 @@ supcon_status sc_cuda_conv2d_backward_data(void *state, const supcon_conv_desc *
     }
     /* The rounded gradient is what is stored or added: cuDNN writes it apart (beta 0). */
     const float zero = 0.0f;
-    const int rows = sc_bf16_rows(st);
+    const int rows = c.p->rows;
     SC_CHECK(sc_cuda_to_bf16(st, c.ys, dy, d->n, d->c_out, supcon_conv_out_h(d) * supcon_conv_out_w(d), rows));
     SC_CHECK(sc_cuda_to_bf16(st, c.wts, weight, d->c_out, d->c_in, d->kh * d->kw, rows));
     SC_DNN(cudnnConvolutionBackwardData(st->dnn, &one, c.p->w, c.wts, c.p->y, c.ys, c.p->conv, algo, c.ws,
@@ -458,7 +467,7 @@ supcon_status sc_cuda_conv2d_backward_filter(void *state, const supcon_conv_desc
         return SUPCON_OK;
     }
     const float zero = 0.0f;
-    const int rows = sc_bf16_rows(st);
+    const int rows = c.p->rows;
     SC_CHECK(sc_cuda_to_bf16(st, c.xs, x, d->n, d->c_in, d->h * d->w, rows));
     SC_CHECK(sc_cuda_to_bf16(st, c.ys, dy, d->n, d->c_out, supcon_conv_out_h(d) * supcon_conv_out_w(d), rows));
     SC_DNN(cudnnConvolutionBackwardFilter(st->dnn, &one, c.p->x, c.xs, c.p->y, c.ys, c.p->conv, algo, c.ws,
