@@ -426,71 +426,94 @@ static void bn_case(tu_rng *r, int64_t n, int64_t c, int64_t hw) {
 /* The fused slots (BN + residual + ReLU, BN + ReLU in inference, the masked backward): within
  * TOL of the CPU's fused slots, and the same bits as the GPU's own separate calls (batch norm,
  * add+relu or relu; relu_backward, batch norm backward), in place too (y == residual). */
-static void bn_fused_case(tu_rng *r, int64_t n, int64_t c, int64_t hw) {
-    char tag[96], what[200];
-    snprintf(tag, sizeof tag, "batchnorm+relu n%lld c%lld hw%lld", (long long)n, (long long)c, (long long)hw);
+/* The fused slots against the CPU's and against the GPU's separate calls, bit for bit: with
+ * and without the residual, the training forward (running statistics, saved statistics and
+ * the batch counter compared too), the inference forward (its saved values too), and the
+ * backward through the batch statistics (training) or the frozen ones (after the inference
+ * forward); dgamma and dbeta accumulate onto random values. */
+static void bn_fused_case(tu_rng *r, int64_t n, int64_t c, int64_t hw, int use_res, int training) {
+    char tag[128], what[240];
+    snprintf(tag, sizeof tag, "batchnorm+relu n%lld c%lld hw%lld%s, %s backward", (long long)n, (long long)c,
+             (long long)hw, use_res ? " + residual" : "", training ? "training" : "frozen");
     const int64_t nx = n * c * hw;
     const double momentum = 0.1, eps = 1e-5;
-    float *x = hrand(r, nx, 0.5, 2.0), *res = hrand(r, nx, 0.0, 1.0), *dy = hrand(r, nx, 0.0, 1.0);
+    float *x = hrand(r, nx, 0.5, 2.0), *res_h = hrand(r, nx, 0.0, 1.0), *dy = hrand(r, nx, 0.0, 1.0);
     float *gamma = hrand(r, c, 1.0, 0.3), *beta = hrand(r, c, 0.0, 0.5), *rm0 = hrand(r, c, 0.0, 1.0);
+    float *dg0 = hrand(r, c, 0.0, 1.0), *db0 = hrand(r, c, 0.0, 1.0);
+    const float *res = use_res ? res_h : NULL;
     float *rv0 = hnew(c);
     for (int64_t i = 0; i < c; i++) rv0[i] = (float)(0.5 + tu_uniform(r));
     float *y = hnew(nx), *yi = hnew(nx), *mean = hnew(c), *invstd = hnew(c), *rm = hcopy(rm0, c), *rv = hcopy(rv0, c);
-    float *dx = hnew(nx), *dg = hnew(c), *db = hnew(c);
-    ok_status(C->batchnorm_relu_forward_train(cs, y, mean, invstd, rm, rv, NULL, x, gamma, beta, res, n, c, hw,
+    float *imean = hnew(c), *iinv = hnew(c), *dx = hnew(nx), *dg = hcopy(dg0, c), *db = hcopy(db0, c);
+    int64_t count = 41;
+    ok_status(C->batchnorm_relu_forward_train(cs, y, mean, invstd, rm, rv, &count, x, gamma, beta, res, n, c, hw,
                                               momentum, eps),
               cs, C, tag);
-    ok_status(C->batchnorm_relu_forward_infer(cs, yi, NULL, NULL, x, gamma, beta, rm0, rv0, NULL, n, c, hw, eps), cs,
+    ok_status(C->batchnorm_relu_forward_infer(cs, yi, imean, iinv, x, gamma, beta, rm0, rv0, res, n, c, hw, eps), cs,
               C, tag);
+    /* the backward of the forward it follows: the training one, or the inference one */
+    const float *by = training ? y : yi, *bmean = training ? mean : imean, *binv = training ? invstd : iinv;
+    ok_status(C->batchnorm_relu_backward(cs, dx, dg, db, dy, by, x, gamma, bmean, binv, n, c, hw, training), cs, C,
+              tag);
 
-    float *gx = dfrom(x, nx), *gres = dfrom(res, nx), *gdy = dfrom(dy, nx), *ggamma = dfrom(gamma, c);
-    float *gbeta = dfrom(beta, c), *grm0 = dfrom(rm0, c), *grv0 = dfrom(rv0, c);
+    float *gx = dfrom(x, nx), *gres = use_res ? dfrom(res_h, nx) : NULL, *gdy = dfrom(dy, nx);
+    float *ggamma = dfrom(gamma, c), *gbeta = dfrom(beta, c), *grm0 = dfrom(rm0, c), *grv0 = dfrom(rv0, c);
     float *gy = dpoisoned(nx), *gyi = dpoisoned(nx), *gmean = dpoisoned(c), *ginv = dpoisoned(c);
-    float *zeros = hnew(c); /* dgamma, dbeta accumulate into zeros on every side */
-    float *grm = dfrom(rm0, c), *grv = dfrom(rv0, c), *gdx = dpoisoned(nx), *gdg = dfrom(zeros, c);
-    float *gdb = dfrom(zeros, c);
-    ok_status(C->batchnorm_relu_backward(cs, dx, dg, db, dy, y, x, gamma, mean, invstd, n, c, hw, 1), cs, C, tag);
-    ok_status(G->batchnorm_relu_forward_train(gs, gy, gmean, ginv, grm, grv, NULL, gx, ggamma, gbeta, gres, n, c, hw,
+    float *gimean = dpoisoned(c), *giinv = dpoisoned(c);
+    float *grm = dfrom(rm0, c), *grv = dfrom(rv0, c), *gdx = dpoisoned(nx), *gdg = dfrom(dg0, c), *gdb = dfrom(db0, c);
+    int64_t *gcount = NULL, gcount_h = 41;
+    if (G->alloc(gs, sizeof(int64_t), (void **)&gcount) != SUPCON_OK) {
+        printf("FAIL cuda alloc of the batch counter: %s\n", G->last_message(gs));
+        exit(1);
+    }
+    dput(gcount, &gcount_h, sizeof gcount_h);
+    ok_status(G->batchnorm_relu_forward_train(gs, gy, gmean, ginv, grm, grv, gcount, gx, ggamma, gbeta, gres, n, c, hw,
                                               momentum, eps),
               gs, G, tag);
-    ok_status(G->batchnorm_relu_forward_infer(gs, gyi, NULL, NULL, gx, ggamma, gbeta, grm0, grv0, NULL, n, c, hw, eps),
+    ok_status(G->batchnorm_relu_forward_infer(gs, gyi, gimean, giinv, gx, ggamma, gbeta, grm0, grv0, gres, n, c, hw,
+                                              eps),
               gs, G, tag);
-    ok_status(G->batchnorm_relu_backward(gs, gdx, gdg, gdb, gdy, gy, gx, ggamma, gmean, ginv, n, c, hw, 1), gs, G, tag);
-    snprintf(what, sizeof what, "%s train y (residual)", tag);
-    compare(F_BN, what, gy, y, nx, TOL);
-    snprintf(what, sizeof what, "%s running_var", tag);
-    compare(F_BN, what, grv, rv, c, TOL);
-    snprintf(what, sizeof what, "%s infer y", tag);
-    compare(F_BN, what, gyi, yi, nx, TOL);
+    const float *gby = training ? gy : gyi, *gbmean = training ? gmean : gimean, *gbinv = training ? ginv : giinv;
+    ok_status(G->batchnorm_relu_backward(gs, gdx, gdg, gdb, gdy, gby, gx, ggamma, gbmean, gbinv, n, c, hw, training),
+              gs, G, tag);
+    const struct { const char *name; const float *got, *want; int64_t count; } outs[] = {
+        {"train y", gy, y, nx},          {"save_mean", gmean, mean, c},   {"save_invstd", ginv, invstd, c},
+        {"running_mean", grm, rm, c},    {"running_var", grv, rv, c},     {"infer y", gyi, yi, nx},
+        {"infer save_mean", gimean, imean, c}, {"infer save_invstd", giinv, iinv, c},
+        {"dgamma +=", gdg, dg, c},       {"dbeta +=", gdb, db, c}};
+    for (size_t i = 0; i < sizeof outs / sizeof outs[0]; i++) {
+        snprintf(what, sizeof what, "%s %s", tag, outs[i].name);
+        compare(F_BN, what, outs[i].got, outs[i].want, outs[i].count, TOL);
+    }
+    dget(&gcount_h, gcount, sizeof gcount_h);
+    check(count == 42 && gcount_h == 42, "%s: batch counter cpu %lld, cuda %lld, want 42", tag, (long long)count,
+          (long long)gcount_h);
     double terms = 0.0;
     for (int64_t i = 0; i < nx; i++) {
-        const double t = (double)gamma[(i / hw) % c] * invstd[(i / hw) % c] * dy[i];
+        const double t = (double)gamma[(i / hw) % c] * binv[(i / hw) % c] * dy[i];
         terms += t * t;
     }
     g_norm_floor = sqrt(terms);
     snprintf(what, sizeof what, "%s dx", tag);
     compare(F_BN, what, gdx, dx, nx, TOL);
     g_norm_floor = 0.0;
-    snprintf(what, sizeof what, "%s dgamma", tag);
-    compare(F_BN, what, gdg, dg, c, TOL);
-    snprintf(what, sizeof what, "%s dbeta", tag);
-    compare(F_BN, what, gdb, db, c, TOL);
 
     /* the GPU's separate calls, and in place (y == residual) */
     float *sy = dpoisoned(nx), *sm = dpoisoned(c), *si = dpoisoned(c), *sinfer = dpoisoned(nx);
     ok_status(G->batchnorm_forward_train(gs, sy, sm, si, NULL, NULL, NULL, gx, ggamma, gbeta, n, c, hw, momentum, eps),
               gs, G, tag);
-    ok_status(G->add_relu_forward(gs, sy, sy, gres, nx), gs, G, tag);
+    ok_status(use_res ? G->add_relu_forward(gs, sy, sy, gres, nx) : G->relu_forward(gs, sy, sy, nx), gs, G, tag);
     ok_status(G->batchnorm_forward_infer(gs, sinfer, NULL, NULL, gx, ggamma, gbeta, grm0, grv0, n, c, hw, eps), gs, G,
               tag);
-    ok_status(G->relu_forward(gs, sinfer, sinfer, nx), gs, G, tag);
-    float *inplace = dfrom(res, nx);
-    ok_status(G->batchnorm_relu_forward_train(gs, inplace, sm, si, NULL, NULL, NULL, gx, ggamma, gbeta, inplace, n, c,
-                                              hw, momentum, eps),
+    ok_status(use_res ? G->add_relu_forward(gs, sinfer, sinfer, gres, nx) : G->relu_forward(gs, sinfer, sinfer, nx), gs,
+              G, tag);
+    float *inplace = use_res ? dfrom(res_h, nx) : dpoisoned(nx);
+    ok_status(G->batchnorm_relu_forward_train(gs, inplace, sm, si, NULL, NULL, NULL, gx, ggamma, gbeta,
+                                              use_res ? inplace : NULL, n, c, hw, momentum, eps),
               gs, G, tag);
-    float *sdy = dfrom(dy, nx), *sdx = dpoisoned(nx), *sdg = dfrom(zeros, c), *sdb = dfrom(zeros, c);
-    ok_status(G->relu_backward(gs, sdy, sdy, gy, nx), gs, G, tag);
-    ok_status(G->batchnorm_backward(gs, sdx, sdg, sdb, sdy, gx, ggamma, gmean, ginv, n, c, hw, 1), gs, G, tag);
+    float *sdy = dfrom(dy, nx), *sdx = dpoisoned(nx), *sdg = dfrom(dg0, c), *sdb = dfrom(db0, c);
+    ok_status(G->relu_backward(gs, sdy, sdy, gby, nx), gs, G, tag);
+    ok_status(G->batchnorm_backward(gs, sdx, sdg, sdb, sdy, gx, ggamma, gbmean, gbinv, n, c, hw, training), gs, G, tag);
     const struct { const char *name; const float *fused, *separate; int64_t count; } pairs[] = {
         {"train y", gy, sy, nx},   {"train y in place", gy, inplace, nx}, {"infer y", gyi, sinfer, nx},
         {"dx", gdx, sdx, nx},      {"dgamma", gdg, sdg, c},               {"dbeta", gdb, sdb, c}};
@@ -498,20 +521,24 @@ static void bn_fused_case(tu_rng *r, int64_t n, int64_t c, int64_t hw) {
         snprintf(what, sizeof what, "%s fused = separate: %s", tag, pairs[i].name);
         same_bits(what, pairs[i].fused, pairs[i].separate, pairs[i].count);
     }
-    float *dev[] = {gx, gres, gdy, ggamma, gbeta, grm0, grv0, gy, gyi, gmean, ginv, grm, grv, gdx, gdg, gdb,
+    float *dev[] = {gx, gdy, ggamma, gbeta, grm0, grv0, gy, gyi, gmean, ginv, gimean, giinv, grm, grv, gdx, gdg, gdb,
                     sy, sm, si, sinfer, inplace, sdy, sdx, sdg, sdb};
     for (size_t i = 0; i < sizeof dev / sizeof dev[0]; i++) G->release(gs, dev[i]);
-    float *host[] = {x, res, dy, gamma, beta, rm0, rv0, y, yi, mean, invstd, rm, rv, dx, dg, db, zeros};
+    if (gres) G->release(gs, gres);
+    G->release(gs, gcount);
+    float *host[] = {x, res_h, dy, gamma, beta, rm0, rv0, dg0, db0, y, yi, mean, invstd, rm, rv, imean, iinv, dx, dg, db};
     for (size_t i = 0; i < sizeof host / sizeof host[0]; i++) free(host[i]);
 }
 
 static void test_batchnorm(void) {
     tu_rng r = tu_rng_seed(202);
     const int64_t cases[][3] = {{2, 3, 25}, {1, 5, 9},   {7, 4, 1},    {3, 64, 64}, {1, 1, 2},
-                                {16, 17, 49}, {64, 8, 1024}, {2, 300, 16}, {5, 2048, 1}};
+                                {16, 17, 49}, {64, 8, 1024}, {2, 300, 16}, {5, 2048, 1}, {5, 40, 1000}};
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) bn_case(&r, cases[i][0], cases[i][1], cases[i][2]);
-    const int64_t fused[][3] = {{2, 3, 25}, {16, 17, 49}, {64, 8, 1024}, {8, 64, 256}};
-    for (size_t i = 0; i < sizeof fused / sizeof fused[0]; i++) bn_fused_case(&r, fused[i][0], fused[i][1], fused[i][2]);
+    /* {5, 40, 1000}: 5 000 values per channel, split over blocks unevenly */
+    const int64_t fused[][3] = {{2, 3, 25}, {16, 17, 49}, {64, 8, 1024}, {8, 64, 256}, {5, 40, 1000}};
+    for (size_t i = 0; i < sizeof fused / sizeof fused[0]; i++)
+        for (int k = 0; k < 4; k++) bn_fused_case(&r, fused[i][0], fused[i][1], fused[i][2], k & 1, k >> 1);
 
     /* one value per channel: ERR_SHAPE, as on the CPU (and PyTorch) */
     float *gx = dpoisoned(3), *gy = dpoisoned(3), *gp = dpoisoned(3);
