@@ -2,6 +2,7 @@
  * batch can run while the previous batch's work is still queued. The ordering lives in the
  * backend's stages (the CUDA module: pinned buffer, copy stream, events); a backend without
  * stages copies synchronously, which is already correctly ordered. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -76,8 +77,13 @@ static supcon_status sc_slot_reserve(supcon_context *ctx, sc_upload_slot *s, siz
         s->data = NULL;
         s->capacity = 0;
     }
+    s->written = 0; /* its tensor pointed into the memory just freed */
     supcon_status st = sc_alloc(ctx, bytes, &s->data);
-    if (st != SUPCON_OK) return st;
+    if (st != SUPCON_OK) { /* the push's name before sc_alloc's message */
+        char why[SC_ERROR_LEN];
+        snprintf(why, sizeof why, "%s", supcon_context_last_error(ctx));
+        return sc_error(ctx, st, "supcon_uploader_push: %s", why);
+    }
     s->capacity = bytes;
     return SUPCON_OK;
 }

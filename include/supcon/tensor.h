@@ -71,7 +71,8 @@ SUPCON_API void *supcon_tensor_data(supcon_tensor *t);
  * backend a push is a plain copy. Use one uploader per input. */
 typedef struct supcon_uploader supcon_uploader;
 
-/** An uploader for inputs of ctx. Errors: ERR_INVALID_ARGUMENT (NULL), ERR_OUT_OF_MEMORY. */
+/** An uploader for inputs of ctx. Errors: ERR_INVALID_ARGUMENT (NULL), ERR_OUT_OF_MEMORY,
+ *  ERR_DEVICE. */
 SUPCON_API supcon_status supcon_uploader_create(supcon_context *ctx, supcon_uploader **out);
 
 /** Copy bytes of host memory at src into one of the uploader's tensors, shaped as given,

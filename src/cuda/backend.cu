@@ -27,6 +27,10 @@ supcon_status sc_cuda_check(sc_cuda_state *st, cudaError_t e, const char *call)
 {
     if (e == cudaSuccess)
         return SUPCON_OK;
+    /* A failed runtime call also leaves its error as the thread's last one; a non-sticky one
+     * (out of memory from cudaHostAlloc, say) must not be reported again by the next launch
+     * check. Sticky errors stay whatever is done here. */
+    (void)cudaGetLastError();
     supcon_status s = e == cudaErrorMemoryAllocation ? SUPCON_ERR_OUT_OF_MEMORY : SUPCON_ERR_DEVICE;
     return sc_cuda_fail(st, s, "%s failed: %s (%s)", call, cudaGetErrorString(e),
                         cudaGetErrorName(e));
