@@ -40,12 +40,12 @@ endif()
 # The GPU tests' harness, run where there is no GPU (label harness): the same programs load a
 # module that hands out the CPU backend's table as the CUDA one (tests/cpu_as_cuda_module.c),
 # so their own code runs end to end and cannot rot between the rare GPU runs. Both sides are
-# the CPU there: this checks the tests, not CUDA. (test_cuda_ops is left out: it also checks
-# what only CUDA does, such as TF32 and running without a workspace.)
+# the CPU there: this checks the tests, not CUDA (test_cuda_ops then leaves out what only CUDA
+# does, such as TF32 and running without a workspace).
 add_library(cpu_as_cuda_module MODULE ${CMAKE_CURRENT_SOURCE_DIR}/cpu_as_cuda_module.c)
 target_include_directories(cpu_as_cuda_module PRIVATE ${PROJECT_SOURCE_DIR}/include ${PROJECT_SOURCE_DIR}/lib)
 target_link_libraries(cpu_as_cuda_module PRIVATE supcon_static)
-foreach(_t test_cuda_parity test_cuda_model test_cuda_uploader)
+foreach(_t test_cuda_parity test_cuda_ops test_cuda_model test_cuda_uploader)
   string(REPLACE "test_" "harness_" _name ${_t})
   add_test(NAME ${_name} COMMAND ${_t})
   set_tests_properties(${_name} PROPERTIES LABELS harness TIMEOUT 600
