@@ -204,14 +204,16 @@ torch_py=(env LD_LIBRARY_PATH="$ORIG_LD_LIBRARY_PATH" PYTHONUNBUFFERED=1 python3
 # each side's time goes.
 model_bin="$BUILD/bin/bench_model"
 if [ $build_ok = 1 ] && [ -x "$model_bin" ] && [ -f bench/model_torch.py ]; then
-    # GPU_CHECK_MODEL_CASES: "arch bsz" pairs separated by commas.
-    IFS=, read -r -a mcases <<<"${GPU_CHECK_MODEL_CASES:-resnet18 256,resnet50 256}"
+    # GPU_CHECK_MODEL_CASES: "arch bsz" pairs separated by commas, each optionally followed by
+    # the precisions to time it in ("fp32+bf16"; default all of GPU_CHECK_PRECISIONS).
+    IFS=, read -r -a mcases <<<"${GPU_CHECK_MODEL_CASES:-resnet18 256,resnet50 256,resnet18 1024 fp32+bf16}"
     IFS=, read -r -a precs <<<"${GPU_CHECK_PRECISIONS:-fp32,tf32,bf16}"
     prof_steps="${GPU_CHECK_PROFILE:-3}"
     first=1
     for mcase in "${mcases[@]}"; do
         set -- $mcase
         for prec in "${precs[@]}"; do
+            [ -n "${3:-}" ] && [[ "+$3+" != *"+$prec+"* ]] && continue
             prof=()
             # profiles of the first case in fp32 and bf16 (where bf16's casts and convolutions go)
             [ $first = 1 ] && [ "$prec" != tf32 ] && [ "$prof_steps" -gt 0 ] && prof=(--profile "$prof_steps")
@@ -258,25 +260,6 @@ if [ $build_ok = 1 ] && [ -x "$model_bin" ] && [ -f bench/model_torch.py ]; then
         "SupCon steps in ${precs[*]}: $n_lib libsupcon and $n_torch PyTorch run(s) timed; table below"
 fi
 
-# ---- 4b. Convolutions alone, per layer and precision ------------------------------------------
-# bench_conv --backend cuda over ResNet-18's shapes at 512 images (a step of batch 256, two
-# views): fp32, tf32, bf16 (channels-last copies) and bf16 with NCHW copies, each pass the
-# fastest of 5. Their sums go in the summary; the per-layer tables in bench.log.
-conv_bin="$BUILD/bin/bench_conv"
-if [ "${GPU_CHECK_CONV_BENCH:-1}" = 1 ] && [ $build_ok = 1 ] && [ -x "$conv_bin" ]; then
-    sums=""
-    for variant in fp32 tf32 bf16 bf16-nchw; do
-        layout=nhwc
-        [ "$variant" = bf16-nchw ] && layout=nchw
-        before=$(wc -l <"$LOGS/bench.log")
-        run "conv $variant" 60 "$LOGS/bench.log" env SUPCON_CUDA_BF16_LAYOUT=$layout "$conv_bin" --backend cuda \
-            --precision "${variant%-nchw}" --repeat 5
-        sum=$(tail -n +$((before + 1)) "$LOGS/bench.log" | grep '^sum of the shapes above' | awk '{print $6 "/" $7 "/" $8}')
-        sums+="$variant ${sum:-none} "
-    done
-    note "bench conv" "info" "resnet18 shapes, n 512, ms fwd/data/filter: $sums"
-fi
-
 # ---- 5. The main job on the GPU -------------------------------------------------------------
 # The README's Fashion-MNIST job (tools/main-job.sh: SupCon pre-training, linear evaluation,
 # t-SNE) with --device cuda, when the dataset-fashion-mnist package was carried.
@@ -293,17 +276,6 @@ if [ $build_ok = 1 ] && [ -n "$fm" ] && [ -x "$BUILD/bin/supcon" ]; then
     knn=$(grep -m1 -oE 'kNN accuracy [0-9.]+%' "$LOGS/main-job.log")
     note "main job" "$([ $rc = 0 ] && [ -n "$acc" ] && echo ok || echo "rc=$rc")" \
         "Fashion-MNIST on cuda: test accuracy ${acc:-none}; ${knn:-no kNN}; ${times:-see main-job.log}"
-    # The same job in SUPCON_PRECISION_BF16 (GPU_CHECK_MAIN_BF16, default 1): its accuracy
-    # beside float32's is the check that bfloat16 convolutions train as well.
-    if [ "${GPU_CHECK_MAIN_BF16:-1}" = 1 ]; then
-        run main-job-bf16 150 "$LOGS/main-job.log" env NO_BUILD=1 BUILD_DIR="$BUILD" DEVICE=cuda DATA_FOLDER="$fm" \
-            EXTRA_PRETRAIN="--precision bf16" EXTRA_LINEAR="--precision bf16" bash tools/main-job.sh "$LOGS/main-job-bf16"
-        rc=$?
-        acc=$(sed -n 's/^test accuracy: //p' "$LOGS/main-job.log" | tail -1)
-        times=$(grep -oE 'SupCon pre-training .*total [0-9]+s' "$LOGS/main-job.log" | tail -1)
-        note "main job bf16" "$([ $rc = 0 ] && [ -n "$acc" ] && echo ok || echo "rc=$rc")" \
-            "--precision bf16: test accuracy ${acc:-none}; ${times:-see main-job.log}"
-    fi
 else
     note "main job" "none" "not run (no Fashion-MNIST: carry dataset-fashion-mnist in .debs)"
 fi
@@ -327,7 +299,38 @@ else
     note "bench torch" "none" "not run"
 fi
 
-# ---- 7. The other tests (CI runs them too) ----------------------------------------------------
+# ---- 7. The same job in bf16 (GPU_CHECK_MAIN_BF16, default 1) ---------------------------------
+# Its accuracy beside float32's (step 5) is the check that bfloat16 convolutions train as well.
+if [ "${GPU_CHECK_MAIN_BF16:-1}" = 1 ] && [ $build_ok = 1 ] && [ -n "$fm" ] && [ -x "$BUILD/bin/supcon" ]; then
+    run main-job-bf16 150 "$LOGS/main-job.log" env NO_BUILD=1 BUILD_DIR="$BUILD" DEVICE=cuda DATA_FOLDER="$fm" \
+        EXTRA_PRETRAIN="--precision bf16" EXTRA_LINEAR="--precision bf16" bash tools/main-job.sh "$LOGS/main-job-bf16"
+    rc=$?
+    acc=$(sed -n 's/^test accuracy: //p' "$LOGS/main-job.log" | tail -1)
+    times=$(grep -oE 'SupCon pre-training .*total [0-9]+s' "$LOGS/main-job.log" | tail -1)
+    note "main job bf16" "$([ $rc = 0 ] && [ -n "$acc" ] && echo ok || echo "rc=$rc")" \
+        "--precision bf16: test accuracy ${acc:-none}; ${times:-see main-job.log}"
+fi
+
+# ---- 8. Convolutions alone, per layer and precision -------------------------------------------
+# bench_conv --backend cuda over ResNet-18's shapes at 512 images (a step of batch 256, two
+# views): fp32, tf32, bf16 (channels-last copies) and bf16 with NCHW copies, each pass the
+# fastest of 5. Their sums go in the summary; the per-layer tables in bench.log.
+conv_bin="$BUILD/bin/bench_conv"
+if [ "${GPU_CHECK_CONV_BENCH:-1}" = 1 ] && [ $build_ok = 1 ] && [ -x "$conv_bin" ]; then
+    sums=""
+    for variant in fp32 tf32 bf16 bf16-nchw; do
+        layout=nhwc
+        [ "$variant" = bf16-nchw ] && layout=nchw
+        before=$(wc -l <"$LOGS/bench.log")
+        run "conv $variant" 60 "$LOGS/bench.log" env SUPCON_CUDA_BF16_LAYOUT=$layout "$conv_bin" --backend cuda \
+            --precision "${variant%-nchw}" --repeat 5
+        sum=$(tail -n +$((before + 1)) "$LOGS/bench.log" | grep '^sum of the shapes above' | awk '{print $6 "/" $7 "/" $8}')
+        sums+="$variant ${sum:-none} "
+    done
+    note "bench conv" "info" "resnet18 shapes, n 512, ms fwd/data/filter: $sums"
+fi
+
+# ---- 9. The other tests (CI runs them too) ----------------------------------------------------
 if [ $build_ok = 1 ] && [ "${GPU_CHECK_CPU_TESTS:-1}" = 1 ]; then
     run ctest-rest 150 "$LOGS/ctest-rest.log" ctest --test-dir "$BUILD" --output-on-failure -LE gpu -j8 --timeout 140
     rc_rest=$?
@@ -339,7 +342,7 @@ elif [ $build_ok = 1 ]; then
     note "tests other" "info" "not run (GPU_CHECK_CPU_TESTS=0)"
 fi
 
-# ---- 8. Tables ------------------------------------------------------------------------------
+# ---- 10. Tables -----------------------------------------------------------------------------
 if [ -s "$LOGS/bench.jsonl" ]; then
     table=$(timeout 30 python3 tools/gpu_check_tables.py "$LOGS/bench.jsonl" 2>&1)
     while IFS= read -r line; do summary+=("  $line"); done <<<"$table"
