@@ -488,6 +488,38 @@ static void test_forward_misuse(void **unused) {
     supcon_context_free(other);
 }
 
+/* A NaN in one input pixel is not lost on the way (ReLU passes NaN on, as PyTorch's): the
+ * features hold NaN, and the loss refuses them with ERR_NON_FINITE rather than training on. */
+static void test_nan_input_reaches_the_loss(void **unused) {
+    supcon_context *ctx = mk_ctx(1, 0);
+    supcon_model_config mc = small_cfg(SUPCON_RESNET18, 2, SUPCON_HEAD_MLP, 0);
+    supcon_model *m = mk(ctx, &mc);
+    supcon_tensor *x = mk_input(ctx, 4, 3, 8, 8, 3);
+    ((float *)supcon_tensor_data(x))[77] = NAN;
+    assert_int_equal(supcon_model_forward(m, x), SUPCON_OK);
+    const supcon_tensor *f = supcon_model_features(m);
+    int nans = 0;
+    const float *fv = supcon_tensor_data((supcon_tensor *)f);
+    for (int64_t i = 0; i < supcon_tensor_numel(f); i++) nans += isnan(fv[i]) != 0;
+    assert_true(nans > 0);
+    const supcon_tensor *z = supcon_model_head_output(m);
+    const int64_t shape[3] = {2, 2, supcon_tensor_dim(z, 1)};
+    supcon_tensor *view = NULL;
+    assert_int_equal(supcon_tensor_wrap(ctx, SUPCON_FLOAT32, 3, shape, supcon_tensor_data((supcon_tensor *)z),
+                                        supcon_tensor_memory(z), &view),
+                     SUPCON_OK);
+    supcon_loss *loss = NULL;
+    supcon_loss_config lc = supcon_loss_config_default();
+    assert_int_equal(supcon_loss_create(ctx, &lc, &loss), SUPCON_OK);
+    float value = 0.0f;
+    assert_int_equal(supcon_loss_forward(loss, view, NULL, NULL, &value), SUPCON_ERR_NON_FINITE);
+    supcon_loss_free(loss);
+    supcon_tensor_free(view);
+    supcon_tensor_free(x);
+    supcon_model_free(m);
+    supcon_context_free(ctx);
+}
+
 static void test_backward_misuse(void **unused) {
     supcon_context *ctx = mk_ctx(1, 0);
     supcon_model_config mc = small_cfg(SUPCON_RESNET18, 2, SUPCON_HEAD_LINEAR, 0);
@@ -574,6 +606,7 @@ int main(void) {
         cmocka_unit_test(test_zero_init_residual),  cmocka_unit_test(test_memory_plan),
         cmocka_unit_test(test_memory_resnet18_reference), cmocka_unit_test(test_frozen_encoder),
         cmocka_unit_test(test_create_misuse),       cmocka_unit_test(test_forward_misuse),
+        cmocka_unit_test(test_nan_input_reaches_the_loss),
         cmocka_unit_test(test_backward_misuse),     cmocka_unit_test(test_cross_entropy_misuse),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -345,6 +345,34 @@ static void test_one_value_per_channel_is_an_error(void **unused) {
     to_close(st);
 }
 
+/* The fused ReLU passes NaN on, as PyTorch's relu (so the loss's check finds it): with and
+ * without the residual, in inference (one element's NaN stays its own) and in training (the
+ * NaN spoils its channel's statistics, so that whole channel is NaN, the other one not). */
+static void test_fused_relu_passes_nan(void **unused) {
+    void *st = to_state(1);
+    float x[8] = {1, -2, NAN, 4, 5, -6, 7, 8}, res[8] = {0, 0, 0, 0, -9, 0, 0, 0};
+    const float g[2] = {1, 1}, b[2] = {0, 0}, rm[2] = {0, 0}, rv[2] = {1, 1};
+    float y[8], m[2], is[2];
+    for (int with_res = 0; with_res < 2; with_res++) {
+        assert_int_equal(sc_cpu_batchnorm_relu_forward_infer(st, y, NULL, NULL, x, g, b, rm, rv,
+                                                             with_res ? res : NULL, 2, 2, 2, 0.0),
+                         SUPCON_OK);
+        for (int i = 0; i < 8; i++) {
+            const float want = x[i] + (with_res ? res[i] : 0.0f);
+            if (i == 2)
+                assert_true(isnan(y[i]));
+            else
+                assert_true(y[i] == (want > 0.0f ? want : 0.0f));
+        }
+        assert_int_equal(sc_cpu_batchnorm_relu_forward_train(st, y, m, is, NULL, NULL, NULL, x, g, b,
+                                                             with_res ? res : NULL, 2, 2, 2, MOMENTUM, EPS),
+                         SUPCON_OK);
+        /* (n, c, hw) = (2, 2, 2): channel 1 holds x[2..3] and x[6..7] */
+        for (int i = 0; i < 8; i++) assert_true(isnan(y[i]) == ((i / 2) % 2 == 1));
+    }
+    to_close(st);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_matches_reference),
@@ -353,6 +381,7 @@ int main(void) {
         cmocka_unit_test(test_running_stats_match_pytorch),
         cmocka_unit_test(test_thread_count_does_not_change_results),
         cmocka_unit_test(test_one_value_per_channel_is_an_error),
+        cmocka_unit_test(test_fused_relu_passes_nan),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -30,13 +30,16 @@ static void test_eltwise(void **unused) {
     to_fill(&r, a, n, 1.0);
     to_fill(&r, b, n, 1.0);
     a[5] = 0.0f; /* ReLU at exactly zero: output 0, no gradient */
+    a[6] = NAN;  /* ReLU passes NaN on, as PyTorch's (so the loss's check finds it) */
+    a[7] = -0.0f;
     void *st3 = to_state(3);
 
     assert_int_equal(sc_cpu_relu_forward(st2, y, a, n), SUPCON_OK);
-    for (int64_t i = 0; i < n; i++) assert_true(y[i] == (a[i] > 0 ? a[i] : 0.0f));
+    assert_true(isnan(y[6]));
+    for (int64_t i = 0; i < n; i++) assert_true(i == 6 || y[i] == (a[i] > 0 ? a[i] : 0.0f));
     /* backward: dy = b, gradient where the output is positive */
     assert_int_equal(sc_cpu_relu_backward(st2, t, b, y, n), SUPCON_OK);
-    for (int64_t i = 0; i < n; i++) assert_true(t[i] == (a[i] > 0 ? b[i] : 0.0f));
+    for (int64_t i = 0; i < n; i++) assert_true(t[i] == (a[i] > 0 ? b[i] : 0.0f)); /* none through NaN */
     assert_int_equal(sc_cpu_relu_backward(st3, y3, b, y, n), SUPCON_OK);
     assert_memory_equal(t, y3, sizeof(float) * (size_t)n);
     /* in place */
@@ -45,9 +48,10 @@ static void test_eltwise(void **unused) {
     assert_memory_equal(t, y, sizeof(float) * (size_t)n);
 
     assert_int_equal(sc_cpu_add_forward(st2, y, a, b, n), SUPCON_OK);
-    for (int64_t i = 0; i < n; i++) assert_true(y[i] == (float)((double)a[i] + b[i]));
+    for (int64_t i = 0; i < n; i++) assert_true(i == 6 || y[i] == (float)((double)a[i] + b[i]));
     assert_int_equal(sc_cpu_add_relu_forward(st3, y3, a, b, n), SUPCON_OK);
-    for (int64_t i = 0; i < n; i++) assert_true(y3[i] == (y[i] > 0 ? y[i] : 0.0f));
+    assert_true(isnan(y3[6]));
+    for (int64_t i = 0; i < n; i++) assert_true(i == 6 || y3[i] == (y[i] > 0 ? y[i] : 0.0f));
     memcpy(t, a, sizeof(float) * (size_t)n);
     assert_int_equal(sc_cpu_add_relu_forward(st2, t, t, b, n), SUPCON_OK); /* y == a */
     assert_memory_equal(t, y3, sizeof(float) * (size_t)n);

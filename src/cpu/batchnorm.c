@@ -115,7 +115,7 @@ static void sc_affine(float *y, const float *x, int64_t n, int64_t stride, int64
 #pragma omp simd
             for (int64_t i = 0; i < hw; i++) {
                 const float t = xp[i] * scale + shift;
-                yp[i] = t > 0.0f ? t : 0.0f;
+                yp[i] = t <= 0.0f ? 0.0f : t; /* NaN stays NaN, as PyTorch's relu */
             }
         } else {
             const float *rp = residual + img * stride;
@@ -123,7 +123,7 @@ static void sc_affine(float *y, const float *x, int64_t n, int64_t stride, int64
             for (int64_t i = 0; i < hw; i++) {
                 const float t = xp[i] * scale + shift;
                 const float u = t + rp[i];
-                yp[i] = u > 0.0f ? u : 0.0f;
+                yp[i] = u <= 0.0f ? 0.0f : u;
             }
         }
     }

@@ -23,7 +23,7 @@ static void sc_elt_task(void *arg, int64_t begin, int64_t end, int worker) {
     switch (j->kind) {
     case SC_RELU:
 #pragma omp simd
-        for (int64_t i = 0; i < len; i++) out[i] = a[i] > 0.0f ? a[i] : 0.0f;
+        for (int64_t i = 0; i < len; i++) out[i] = a[i] <= 0.0f ? 0.0f : a[i]; /* NaN stays NaN */
         break;
     case SC_RELU_BWD: /* a = dy, b = y */
 #pragma omp simd
@@ -42,7 +42,7 @@ static void sc_elt_task(void *arg, int64_t begin, int64_t end, int worker) {
 #pragma omp simd
         for (int64_t i = 0; i < len; i++) {
             const float s = a[i] + b[i];
-            out[i] = s > 0.0f ? s : 0.0f;
+            out[i] = s <= 0.0f ? 0.0f : s;
         }
         break;
     case SC_ACC:

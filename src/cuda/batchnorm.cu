@@ -139,7 +139,7 @@ __global__ void sc_bn_affine_kernel(float *y, const float *x, const float *k0, c
         float v = x[i] * k0[ch] + k1[ch];
         if (res)
             v = v + res[i];
-        y[i] = relu ? (v > 0.0f ? v : 0.0f) : v;
+        y[i] = relu ? (v <= 0.0f ? 0.0f : v) : v; /* NaN stays NaN */
     }
 }
 

@@ -16,14 +16,14 @@ typedef enum { SC_RELU, SC_RELU_BWD, SC_ADD, SC_ADD_RELU, SC_ACC } sc_elt_kind;
 template <int K> __device__ __forceinline__ float sc_elt_one(float out, float a, float b)
 {
     if (K == SC_RELU)
-        return a > 0.0f ? a : 0.0f;
+        return a <= 0.0f ? 0.0f : a; /* NaN stays NaN, as PyTorch's relu */
     if (K == SC_RELU_BWD) /* a = dy, b = y */
         return b > 0.0f ? a : 0.0f;
     if (K == SC_ADD)
         return a + b;
     if (K == SC_ADD_RELU) {
         const float s = a + b;
-        return s > 0.0f ? s : 0.0f;
+        return s <= 0.0f ? 0.0f : s;
     }
     return out + a; /* SC_ACC */
 }
