@@ -4,9 +4,9 @@
  * bfloat16 values is exact in float32, so conv.c's kernels on the rounded copies do just that),
  * and the result rounded to bfloat16 before it is stored or added. The rounded copies live in
  * the workspace, after conv.c's part:
- *   xs (n c_in h w)     rounded x; the data gradient's unrounded result
- *   ys (n c_out oh ow)  rounded dy
- *   ws (c_out c_in kh kw) rounded weights; the filter gradient's unrounded result */
+ *   xs  (n c_in h w)        rounded x; the data gradient's unrounded result
+ *   ys  (n c_out oh ow)     rounded dy
+ *   wts (c_out c_in kh kw)  rounded weights; the filter gradient's unrounded result */
 #include <stdint.h>
 #include <string.h>
 
