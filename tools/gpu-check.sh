@@ -238,6 +238,17 @@ if [ $build_ok = 1 ] && [ -x "$model_bin" ] && [ -f bench/model_torch.py ]; then
         grep '^{"kind":"model"' "$LOGS/bench.log" | tail -1 | sed 's/"precision":"bf16"/"precision":"bf16-nchw"/' \
             >>"$LOGS/bench.jsonl"
     fi
+    # PyTorch's own setting (GPU_CHECK_FAST_ROW, default 1): cudnn.benchmark times the
+    # algorithms and takes non-deterministic ones too; libsupcon's default is heuristics and
+    # deterministic algorithms first. The first case once more in fp32 as PyTorch runs it
+    # (SUPCON_CUDA_CONV_FIND=1, SUPCON_CUDA_CONV_DETERMINISTIC=0), row fp32-fast.
+    if [ "${GPU_CHECK_FAST_ROW:-1}" = 1 ]; then
+        set -- ${mcases[0]}
+        run "model $1/$2 fp32 fast" 60 "$LOGS/bench.log" env SUPCON_CUDA_CONV_FIND=1 SUPCON_CUDA_CONV_DETERMINISTIC=0 \
+            "$model_bin" --backend cuda --case supcon --arch "$1" --bsz "$2" --precision fp32 --warmup 2 --repeat 5 --json
+        grep '^{"kind":"model"' "$LOGS/bench.log" | tail -1 | sed 's/"precision":"fp32"/"precision":"fp32-fast"/' \
+            >>"$LOGS/bench.jsonl"
+    fi
     # Input pipelines (GPU_CHECK_INPUTS, default 1): the first case in fp32 with a new host
     # batch every step, steps not synchronised one by one: libsupcon's supcon_tensor_upload
     # against PyTorch's .to(device) from pageable memory, and libsupcon's uploader (pinned

@@ -57,7 +57,8 @@ def model_table(rows):
         return []
     out = ["%10s %6s %9s %9s %13s %13s %7s %10s %10s" % ("model", "bsz", "prec", "inputs", "supcon img/s",
                                                          "torch img/s", "ratio", "supcon MB", "torch MB")]
-    order = {"fp32": 0, "tf32": 1, "bf16": 2, "bf16-nchw": 3, "resident": 0, "pageable": 1, "pinned": 2}
+    order = {"fp32": 0, "fp32-fast": 1, "tf32": 2, "bf16": 3, "bf16-nchw": 4, "resident": 0, "pageable": 1,
+             "pinned": 2}
     for (arch, bsz, prec, inputs), d in sorted(cases.items(), key=lambda kv: (
             str(kv[0][0]), kv[0][1] or 0, order.get(kv[0][2], 9), order.get(kv[0][3], 9))):
         a, b = d.get("lib", {}), d.get("torch", {})
