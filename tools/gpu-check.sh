@@ -206,7 +206,7 @@ model_bin="$BUILD/bin/bench_model"
 if [ $build_ok = 1 ] && [ -x "$model_bin" ] && [ -f bench/model_torch.py ]; then
     # GPU_CHECK_MODEL_CASES: "arch bsz" pairs separated by commas, each optionally followed by
     # the precisions to time it in ("fp32+bf16"; default all of GPU_CHECK_PRECISIONS).
-    IFS=, read -r -a mcases <<<"${GPU_CHECK_MODEL_CASES:-resnet18 256,resnet50 256,resnet18 1024 fp32+bf16}"
+    IFS=, read -r -a mcases <<<"${GPU_CHECK_MODEL_CASES:-resnet18 256,resnet50 256 fp32+bf16,resnet18 1024 fp32+bf16}"
     IFS=, read -r -a precs <<<"${GPU_CHECK_PRECISIONS:-fp32,tf32,bf16}"
     prof_steps="${GPU_CHECK_PROFILE:-3}"
     first=1
