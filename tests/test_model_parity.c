@@ -201,23 +201,27 @@ static void run_contrastive(const pcase *c, int threads) {
 }
 
 static void test_r18_mlp_train(void **unused) {
-    const pcase c = {"model_r18_mlp_train.bin", SUPCON_RESNET18, 4, 3, SUPCON_HEAD_MLP, 16, 0, 1, 0, SUPCON_PRECISION_FP32};
+    const pcase c = {"model_r18_mlp_train.bin", SUPCON_RESNET18, 4, 3, SUPCON_HEAD_MLP, 16, 0, 1, 0,
+                     SUPCON_PRECISION_FP32};
     run_contrastive(&c, 2);
     run_contrastive(&c, 1);
 }
 
 static void test_r50_linear_train(void **unused) {
-    const pcase c = {"model_r50_linear_train.bin", SUPCON_RESNET50, 4, 3, SUPCON_HEAD_LINEAR, 16, 0, 1, 0, SUPCON_PRECISION_FP32};
+    const pcase c = {"model_r50_linear_train.bin", SUPCON_RESNET50, 4, 3, SUPCON_HEAD_LINEAR, 16, 0, 1, 0,
+                     SUPCON_PRECISION_FP32};
     run_contrastive(&c, 2);
 }
 
 static void test_r18_mlp_eval_gray(void **unused) {
-    const pcase c = {"model_r18_mlp_eval_gray.bin", SUPCON_RESNET18, 2, 1, SUPCON_HEAD_MLP, 8, 0, 0, 0, SUPCON_PRECISION_FP32};
+    const pcase c = {"model_r18_mlp_eval_gray.bin", SUPCON_RESNET18, 2, 1, SUPCON_HEAD_MLP, 8, 0, 0, 0,
+                     SUPCON_PRECISION_FP32};
     run_contrastive(&c, 2);
 }
 
 static void test_r50_mlp_eval(void **unused) {
-    const pcase c = {"model_r50_mlp_eval.bin", SUPCON_RESNET50, 2, 3, SUPCON_HEAD_MLP, 8, 0, 0, 0, SUPCON_PRECISION_FP32};
+    const pcase c = {"model_r50_mlp_eval.bin", SUPCON_RESNET50, 2, 3, SUPCON_HEAD_MLP, 8, 0, 0, 0,
+                     SUPCON_PRECISION_FP32};
     run_contrastive(&c, 2);
 }
 
@@ -265,7 +269,8 @@ static void test_r50_cross_entropy(void **unused) {
 
 /* Linear evaluation: model in training mode, encoder frozen (inference BN, no gradient). */
 static void test_r18_linear_eval(void **unused) {
-    const pcase c = {"model_r18_linear_eval.bin", SUPCON_RESNET18, 2, 3, SUPCON_HEAD_NONE, 0, 4, 1, 1, SUPCON_PRECISION_FP32};
+    const pcase c = {"model_r18_linear_eval.bin", SUPCON_RESNET18, 2, 3, SUPCON_HEAD_NONE, 0, 4, 1, 1,
+                     SUPCON_PRECISION_FP32};
     run_cross_entropy(&c);
 }
 
@@ -342,8 +347,25 @@ static void test_r50_mlp_eval_bf16(void **unused) {
     run_contrastive(&c, 2);
 }
 
-/* The bfloat16 fixtures tell the precisions apart: a float32 model's features miss them by ten
- * times the outputs' tolerance or more (else the BF16 cases above would prove nothing). */
+/* The largest error of the model's parameter gradients against the fixture's. */
+static double worst_gradient_error(const tm_fix *fx, supcon_model *m) {
+    char key[160];
+    double worst = 0.0;
+    for (int64_t i = 0; i < supcon_model_param_count(m); i++) {
+        const supcon_param_info *in = supcon_model_param(m, i);
+        if (in->kind != SUPCON_PARAM_PARAMETER || !in->grad) continue;
+        snprintf(key, sizeof key, "%s.grad", in->name);
+        const tm_rec *r = tm_get(fx, key);
+        assert_non_null(r);
+        const double e = tm_err(supcon_tensor_data(in->grad), r->data, r->numel);
+        worst = e > worst ? e : worst;
+    }
+    return worst;
+}
+
+/* The bfloat16 fixtures tell the precisions apart: a float32 model misses their features by
+ * ten times the outputs' tolerance or more, and some gradient by more than TOL_BF16_GRAD (else
+ * the BF16 cases above would prove nothing). */
 static void test_bf16_fixtures_need_the_rounding(void **unused) {
     const char *files[] = {"model_r18_mlp_eval_bf16.bin", "model_r50_mlp_eval_bf16.bin"};
     const pcase cs[] = {{files[0], SUPCON_RESNET18, 4, 3, SUPCON_HEAD_MLP, 16, 0, 0, 0, SUPCON_PRECISION_FP32},
@@ -354,12 +376,26 @@ static void test_bf16_fixtures_need_the_rounding(void **unused) {
         supcon_context *ctx = mk_ctx(2);
         supcon_model *m = mk_model(ctx, &cs[i]);
         supcon_tensor *x = mk_tensor(ctx, tm_get(&fx, "input"));
+        supcon_tensor *labels = mk_tensor(ctx, tm_get(&fx, "labels"));
         assert_int_equal(supcon_model_forward(m, x), SUPCON_OK);
         const tm_rec *r = tm_get(&fx, "features");
         const double e = tm_err(supcon_tensor_data((supcon_tensor *)supcon_model_features(m)), r->data, r->numel);
-        printf("  %-26s float32 features miss by %.2e\n", files[i], e);
+        const supcon_tensor *z = supcon_model_head_output(m);
+        const int64_t zshape[2] = {supcon_tensor_dim(z, 0), supcon_tensor_dim(z, 1)};
+        supcon_tensor *gz = NULL;
+        assert_int_equal(supcon_tensor_create(ctx, SUPCON_FLOAT32, 2, zshape, &gz), SUPCON_OK);
+        (void)supcon_step(ctx, m, labels, tm_f32(&fx, "temperature")[0], gz);
+        assert_int_equal(supcon_model_zero_grad(m), SUPCON_OK);
+        assert_int_equal(supcon_model_backward(m, gz, NULL, NULL), SUPCON_OK);
+        const double g = worst_gradient_error(&fx, m);
+        printf("  %-26s float32 misses: features by %.2e, gradients by up to %.2e\n", files[i], e, g);
         if (!(e > 10 * TOL)) fail_msg("%s: float32 features within %.2e of the bfloat16 fixture", files[i], e);
+        if (!(g > TOL_BF16_GRAD))
+            fail_msg("%s: float32 gradients within %.2e of the bfloat16 fixture (bound %.1e)", files[i], g,
+                     TOL_BF16_GRAD);
+        supcon_tensor_free(gz);
         supcon_tensor_free(x);
+        supcon_tensor_free(labels);
         supcon_model_free(m);
         supcon_context_free(ctx);
         tm_free(&fx);

@@ -198,7 +198,8 @@ static void check_shape(void *st, size_t s, uint64_t seed) {
 
     free(ws_mem);
     conv_io_free(&io);
-    free(x0), free(w0), free(dy0), free(xr), free(wr), free(dyr), free(xd), free(wd), free(dyd), free(xa), free(wa), free(dya);
+    free(x0), free(w0), free(dy0), free(xr), free(wr), free(dyr);
+    free(xd), free(wd), free(dyd), free(xa), free(wa), free(dya);
     free(yref), free(dxref), free(dwref), free(ymag), free(dxmag), free(dwmag);
 }
 
@@ -229,7 +230,7 @@ static void test_thread_count_does_not_change_results(void **unused) {
     void *one = to_state_prec(1, SUPCON_PRECISION_BF16), *three = to_state_prec(3, SUPCON_PRECISION_BF16);
     assert_non_null(one);
     assert_non_null(three);
-    const supcon_conv_desc d = {5, 24, 20, 20, 24, 3, 3, 1, 1, 1, 1}; /* 2 MB planes: rounding in many tasks */
+    const supcon_conv_desc d = {5, 24, 40, 40, 24, 3, 3, 1, 1, 1, 1}; /* 192 000 floats: rounded in 12 tasks */
     const int64_t nx = x_size(&d), nw = w_size(&d), ny = y_size(&d);
     float *y1 = to_floats(ny), *dx1 = to_floats(nx), *dw1 = to_floats(nw);
     float *y3 = to_floats(ny), *dx3 = to_floats(nx), *dw3 = to_floats(nw);
@@ -247,6 +248,8 @@ static void test_thread_count_does_not_change_results(void **unused) {
  * names the precision, and nothing is written. */
 static void test_float32_workspace_is_too_small(void **unused) {
     void *st = to_state_prec(1, SUPCON_PRECISION_BF16), *fp = to_state(1);
+    assert_non_null(st);
+    assert_non_null(fp);
     const supcon_conv_desc d = {1, 4, 6, 6, 4, 3, 3, 1, 1, 1, 1}; /* x, y and w: 144 floats each */
     const size_t small = sc_cpu_conv2d_workspace_bytes(fp, &d), need = sc_cpu_conv2d_workspace_bytes(st, &d);
     assert_true(need > small);
@@ -267,6 +270,7 @@ static void test_float32_workspace_is_too_small(void **unused) {
  * other output. */
 static void test_nan_is_carried(void **unused) {
     void *st = to_state_prec(1, SUPCON_PRECISION_BF16);
+    assert_non_null(st);
     const supcon_conv_desc d = {1, 1, 4, 4, 1, 1, 1, 1, 1, 0, 0};
     float x[16], w = 2.0f, y[16];
     for (int i = 0; i < 16; i++) x[i] = (float)i;

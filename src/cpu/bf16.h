@@ -1,6 +1,8 @@
 /* Rounding a float to the nearest bfloat16 (ties to even), kept in a float: the upper 16 bits
- * of the float, as CUDA's __float2bfloat16_rn computes them. Infinities stay, a NaN stays a
- * (quiet) NaN, finite values past bfloat16's largest round to infinity. */
+ * of the float, as CUDA's __float2bfloat16_rn computes them for every value but NaN (checked
+ * against a double reference over all 2^32 floats). Infinities stay, finite values past
+ * bfloat16's largest round to infinity, a NaN stays a quiet NaN with its sign (CUDA gives its
+ * canonical NaN). */
 #ifndef SUPCON_CPU_BF16_H
 #define SUPCON_CPU_BF16_H
 

@@ -23,10 +23,11 @@
  * threads. */
 #include <string.h>
 
+#include "conv_bf16.h"
 #include "conv_kernels.h"
 #include "cpu_backend.h"
 #include "gemm_kernels.h"
-#include "conv_f32.h"
+#include "ops.h"
 
 /* The filter gradient's column matrix aims at this many pixels (GEMM depth) per chunk ... */
 #define SC_CONV_COLS 1024
@@ -762,4 +763,32 @@ supcon_status sc_conv_f32_backward_filter(sc_cpu *st, const supcon_conv_desc *d,
     sc_dw_job j = {dweight, dwt, k, d->c_out};
     sc_pool_run(st->pool, (d->c_out + SC_DW_OB - 1) / SC_DW_OB, sc_grain(SC_DW_OB * k), sc_dw_add_task, &j);
     return SUPCON_OK;
+}
+
+/* ---- the backend's slots: float32, or SUPCON_PRECISION_BF16's rounding around it ----------- */
+
+size_t sc_cpu_conv2d_workspace_bytes(void *state, const supcon_conv_desc *d) {
+    const sc_cpu *st = state;
+    return st->bf16_convs ? sc_conv_bf16_workspace_bytes(d) : sc_conv_f32_workspace_bytes(d);
+}
+
+supcon_status sc_cpu_conv2d_forward(void *state, const supcon_conv_desc *d, float *y, const float *x,
+                                     const float *weight, void *ws, size_t ws_bytes) {
+    sc_cpu *st = state;
+    return st->bf16_convs ? sc_conv_bf16_forward(st, d, y, x, weight, ws, ws_bytes)
+                          : sc_conv_f32_forward(st, d, y, x, weight, ws, ws_bytes);
+}
+
+supcon_status sc_cpu_conv2d_backward_data(void *state, const supcon_conv_desc *d, float *dx, const float *dy,
+                                          const float *weight, int accumulate, void *ws, size_t ws_bytes) {
+    sc_cpu *st = state;
+    return st->bf16_convs ? sc_conv_bf16_backward_data(st, d, dx, dy, weight, accumulate, ws, ws_bytes)
+                          : sc_conv_f32_backward_data(st, d, dx, dy, weight, accumulate, ws, ws_bytes);
+}
+
+supcon_status sc_cpu_conv2d_backward_filter(void *state, const supcon_conv_desc *d, float *dweight,
+                                            const float *dy, const float *x, void *ws, size_t ws_bytes) {
+    sc_cpu *st = state;
+    return st->bf16_convs ? sc_conv_bf16_backward_filter(st, d, dweight, dy, x, ws, ws_bytes)
+                          : sc_conv_f32_backward_filter(st, d, dweight, dy, x, ws, ws_bytes);
 }

@@ -1,5 +1,5 @@
-/* The CPU backend's conv2d slots. In float32 they are conv.c's convolutions. Under
- * SUPCON_PRECISION_BF16 they compute what a GPU's bfloat16 convolution computes: the operands
+/* The CPU's convolutions under SUPCON_PRECISION_BF16 (conv.c's slots call them then): what a
+ * GPU's bfloat16 convolution computes: the operands
  * (x or dy, and the weights) rounded to bfloat16, products summed in float32 (a product of two
  * bfloat16 values is exact in float32, so conv.c's kernels on the rounded copies do just that),
  * and the result rounded to bfloat16 before it is stored or added. The rounded copies live in
@@ -11,8 +11,7 @@
 #include <string.h>
 
 #include "bf16.h"
-#include "conv_f32.h"
-#include "ops.h"
+#include "conv_bf16.h"
 
 typedef struct sc_bf16_parts {
     size_t f32, xs, ys, wts; /* floats of each part, each a multiple of 16 (64 bytes) */
@@ -28,9 +27,7 @@ static sc_bf16_parts sc_parts_of(const supcon_conv_desc *d) {
     return p;
 }
 
-size_t sc_cpu_conv2d_workspace_bytes(void *state, const supcon_conv_desc *d) {
-    const sc_cpu *st = state;
-    if (!st->bf16_convs) return sc_conv_f32_workspace_bytes(d);
+size_t sc_conv_bf16_workspace_bytes(const supcon_conv_desc *d) {
     const sc_bf16_parts p = sc_parts_of(d);
     return (p.f32 + p.xs + p.ys + p.wts + 16) * sizeof(float);
 }
@@ -38,7 +35,7 @@ size_t sc_cpu_conv2d_workspace_bytes(void *state, const supcon_conv_desc *d) {
 /* The workspace cut into its parts, 64-byte aligned; conv.c's part first. */
 static supcon_status sc_bf16_ws(sc_cpu *st, const supcon_conv_desc *d, void *ws, size_t ws_bytes, float **f32,
                                 float **xs, float **ys, float **wts) {
-    const size_t need = sc_cpu_conv2d_workspace_bytes(st, d);
+    const size_t need = sc_conv_bf16_workspace_bytes(d);
     if (!ws || ws_bytes < need)
         return sc_cpu_fail(st, SUPCON_ERR_INVALID_ARGUMENT, "conv2d workspace of %zu bytes, %zu needed (bfloat16)",
                            ws ? ws_bytes : 0, need);
@@ -73,10 +70,8 @@ static void sc_round(sc_cpu *st, float *dst, const float *src, int64_t n, int ac
     if (n > 0) sc_pool_run(st->pool, n, SC_ROUND_GRAIN, sc_round_task, &j);
 }
 
-supcon_status sc_cpu_conv2d_forward(void *state, const supcon_conv_desc *d, float *y, const float *x,
-                                     const float *weight, void *ws, size_t ws_bytes) {
-    sc_cpu *st = state;
-    if (!st->bf16_convs) return sc_conv_f32_forward(st, d, y, x, weight, ws, ws_bytes);
+supcon_status sc_conv_bf16_forward(sc_cpu *st, const supcon_conv_desc *d, float *y, const float *x,
+                                   const float *weight, void *ws, size_t ws_bytes) {
     float *f32, *xs, *ys, *wts;
     supcon_status s = sc_bf16_ws(st, d, ws, ws_bytes, &f32, &xs, &ys, &wts);
     if (s != SUPCON_OK) return s;
@@ -88,10 +83,8 @@ supcon_status sc_cpu_conv2d_forward(void *state, const supcon_conv_desc *d, floa
     return s;
 }
 
-supcon_status sc_cpu_conv2d_backward_data(void *state, const supcon_conv_desc *d, float *dx, const float *dy,
-                                          const float *weight, int accumulate, void *ws, size_t ws_bytes) {
-    sc_cpu *st = state;
-    if (!st->bf16_convs) return sc_conv_f32_backward_data(st, d, dx, dy, weight, accumulate, ws, ws_bytes);
+supcon_status sc_conv_bf16_backward_data(sc_cpu *st, const supcon_conv_desc *d, float *dx, const float *dy,
+                                         const float *weight, int accumulate, void *ws, size_t ws_bytes) {
     float *f32, *xs, *ys, *wts;
     supcon_status s = sc_bf16_ws(st, d, ws, ws_bytes, &f32, &xs, &ys, &wts);
     if (s != SUPCON_OK) return s;
@@ -105,10 +98,8 @@ supcon_status sc_cpu_conv2d_backward_data(void *state, const supcon_conv_desc *d
     return s;
 }
 
-supcon_status sc_cpu_conv2d_backward_filter(void *state, const supcon_conv_desc *d, float *dweight,
-                                            const float *dy, const float *x, void *ws, size_t ws_bytes) {
-    sc_cpu *st = state;
-    if (!st->bf16_convs) return sc_conv_f32_backward_filter(st, d, dweight, dy, x, ws, ws_bytes);
+supcon_status sc_conv_bf16_backward_filter(sc_cpu *st, const supcon_conv_desc *d, float *dweight, const float *dy,
+                                           const float *x, void *ws, size_t ws_bytes) {
     float *f32, *xs, *ys, *wts;
     supcon_status s = sc_bf16_ws(st, d, ws, ws_bytes, &f32, &xs, &ys, &wts);
     if (s != SUPCON_OK) return s;

@@ -15,7 +15,8 @@
 /* ---- Conv2d (conv.c) ------------------------------------------------------------------
  * Sizes per supcon_conv_desc; oh, ow as supcon_conv_out_h/w. ws is scratch of at least
  * sc_cpu_conv2d_workspace_bytes(d) bytes (one size serves all three calls), else
- * ERR_INVALID_ARGUMENT. */
+ * ERR_INVALID_ARGUMENT. On a state made with SUPCON_PRECISION_BF16 the three calls round
+ * their operands and results to bfloat16 (conv_bf16.c), and the workspace is larger. */
 size_t sc_cpu_conv2d_workspace_bytes(void *state, const supcon_conv_desc *d);
 supcon_status sc_cpu_conv2d_forward(void *state, const supcon_conv_desc *d,
                                      float *y,            /* (n, c_out, oh, ow) */
