@@ -68,13 +68,13 @@ static void sc_dot_dev(const float *dy, const float *relu_y, const float *x, int
 #pragma omp simd
                 for (int l = 0; l < SC_BN_LANES; l++) {
                     const float d = dy[i + l]; /* loaded whatever the mask: a select, no branch */
-                    const float g = relu_y[i + l] > 0.0f ? d : 0.0f;
+                    const float g = relu_y[i + l] <= 0.0f ? 0.0f : d; /* through NaN, as PyTorch */
                     a[l] += g;
                     b[l] += g * (x[i + l] - mean);
                 }
             for (int l = 0; i < c1; i++, l++) {
                 const float d = dy[i];
-                const float g = relu_y[i] > 0.0f ? d : 0.0f;
+                const float g = relu_y[i] <= 0.0f ? 0.0f : d;
                 a[l] += g;
                 b[l] += g * (x[i] - mean);
             }
@@ -279,7 +279,7 @@ static void sc_bn_backward_task(void *arg, int64_t begin, int64_t end, int worke
 #pragma omp simd
                 for (int64_t i = 0; i < j->hw; i++) {
                     const float d = dyp[i];
-                    const float g = ryp[i] > 0.0f ? d : 0.0f;
+                    const float g = ryp[i] <= 0.0f ? 0.0f : d;
                     dxp[i] = a * g + b * (xp[i] - mean) + c3;
                 }
             } else {

@@ -31,7 +31,7 @@ static void sc_elt_task(void *arg, int64_t begin, int64_t end, int worker) {
             /* dy loaded whatever the mask: a conditional load would keep the loop from
              * vectorising, and a branch on the signs mispredicts half the time */
             const float d = a[i];
-            out[i] = b[i] > 0.0f ? d : 0.0f;
+            out[i] = b[i] <= 0.0f ? 0.0f : d; /* as PyTorch's threshold_backward: NaN passes */
         }
         break;
     case SC_ADD:

@@ -147,7 +147,7 @@ __global__ void sc_bn_affine_kernel(float *y, const float *x, const float *k0, c
  * relu_backward computes it; dy itself without ry. */
 template <typename I> __device__ __forceinline__ float sc_bn_masked(const float *dy, const float *ry, I at)
 {
-    return ry ? (ry[at] > 0.0f ? dy[at] : 0.0f) : dy[at];
+    return ry ? (ry[at] <= 0.0f ? 0.0f : dy[at]) : dy[at]; /* through a NaN, as PyTorch */
 }
 
 /* Backward sums per (channel, split): sum dy and sum dy (x - mean). */

@@ -18,7 +18,7 @@ template <int K> __device__ __forceinline__ float sc_elt_one(float out, float a,
     if (K == SC_RELU)
         return a <= 0.0f ? 0.0f : a; /* NaN stays NaN, as PyTorch's relu */
     if (K == SC_RELU_BWD) /* a = dy, b = y */
-        return b > 0.0f ? a : 0.0f;
+        return b <= 0.0f ? 0.0f : a; /* threshold_backward: through a NaN output too */
     if (K == SC_ADD)
         return a + b;
     if (K == SC_ADD_RELU) {
