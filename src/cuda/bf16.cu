@@ -1,10 +1,11 @@
 /* Rounding to bfloat16 and back for the convolutions under SUPCON_PRECISION_BF16 (conv.cu):
  * float32 operands into the workspace's bfloat16 copies, and the bfloat16 results out into
  * float32 tensors (stored, or added where a gradient accumulates). To nearest even, as the
- * CPU's sc_bf16_round. The copies keep the tensor's layout (grid-stride kernels), or put the
- * channels last: each image (or filter) is a (c, hw) matrix transposed through shared-memory
- * tiles of 32 x 32, so that both the float32 side and the bfloat16 side are read and written
- * along their contiguous dimension. */
+ * CPU's sc_bf16_round. The copies keep the tensor's layout (a grid-stride copy), or put the
+ * channels last: each image (or filter) is a (c, hw) matrix, transposed to (hw, c) on the way
+ * in and back on the way out through shared-memory tiles of 32 x 32, so that both sides are
+ * read and written along their contiguous dimension. One kernel of each kind serves both
+ * directions: they differ in the element types only. */
 #include <cuda_bf16.h>
 #include <stdint.h>
 
@@ -16,119 +17,75 @@
 #define SC_TILE_ROWS 8 /* threads per tile column: each thread moves 4 elements */
 #define SC_MAX_GRID_Z 65535
 
-__global__ void sc_to_bf16_kernel(__nv_bfloat16 *dst, const float *src, int64_t n)
+__device__ __forceinline__ float sc_load(const float *p) { return *p; }
+__device__ __forceinline__ float sc_load(const __nv_bfloat16 *p) { return __bfloat162float(*p); }
+/* Into a copy (never accumulated) or into a float32 tensor, stored or added. */
+__device__ __forceinline__ void sc_store(__nv_bfloat16 *p, float v, int) { *p = __float2bfloat16_rn(v); }
+__device__ __forceinline__ void sc_store(float *p, float v, int accumulate) { *p = accumulate ? *p + v : v; }
+
+template <typename D, typename S> __global__ void sc_copy_kernel(D *dst, const S *src, int64_t n, int accumulate)
 {
     const int64_t stride = (int64_t)gridDim.x * blockDim.x;
     for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += stride)
-        dst[i] = __float2bfloat16_rn(src[i]);
+        sc_store(dst + i, sc_load(src + i), accumulate);
 }
 
-__global__ void sc_from_bf16_kernel(float *dst, const __nv_bfloat16 *src, int64_t n, int accumulate)
+/* Each of n (rows, cols) matrices of src into dst as (cols, rows). Block (x, y) moves columns
+ * [32 x, 32 x + 32) of rows [32 y, 32 y + 32); z walks the matrices. */
+template <typename D, typename S>
+__global__ void sc_transpose_kernel(D *dst, const S *src, int64_t n, int64_t rows, int64_t cols, int accumulate)
 {
-    const int64_t stride = (int64_t)gridDim.x * blockDim.x;
-    for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += stride) {
-        const float v = __bfloat162float(src[i]);
-        dst[i] = accumulate ? dst[i] + v : v;
-    }
-}
-
-/* src (n, c, hw) float32 -> dst (n, hw, c) bfloat16. Block (x, y) moves channels
- * [32 y, 32 y + 32) of pixels [32 x, 32 x + 32); z walks the images. */
-__global__ void sc_to_bf16_rows_kernel(__nv_bfloat16 *dst, const float *src, int64_t n, int64_t c, int64_t hw)
-{
-    __shared__ float tile[SC_TILE][SC_TILE + 1]; /* [channel][pixel]; +1: no bank conflicts */
-    const int64_t p0 = (int64_t)blockIdx.x * SC_TILE, c0 = (int64_t)blockIdx.y * SC_TILE;
-    for (int64_t img = blockIdx.z; img < n; img += gridDim.z) {
-        const float *s = src + img * c * hw;
-        __nv_bfloat16 *o = dst + img * c * hw;
-        for (int r = threadIdx.y; r < SC_TILE; r += SC_TILE_ROWS) {
-            const int64_t ch = c0 + r, p = p0 + threadIdx.x;
-            if (ch < c && p < hw)
-                tile[r][threadIdx.x] = s[ch * hw + p];
+    __shared__ float tile[SC_TILE][SC_TILE + 1]; /* [row][col]; +1: no bank conflicts */
+    const int64_t c0 = (int64_t)blockIdx.x * SC_TILE, r0 = (int64_t)blockIdx.y * SC_TILE;
+    for (int64_t m = blockIdx.z; m < n; m += gridDim.z) {
+        const S *s = src + m * rows * cols;
+        D *o = dst + m * rows * cols;
+        for (int r = threadIdx.y; r < SC_TILE; r += SC_TILE_ROWS) { /* along src's rows */
+            const int64_t row = r0 + r, col = c0 + threadIdx.x;
+            if (row < rows && col < cols)
+                tile[r][threadIdx.x] = sc_load(s + row * cols + col);
         }
         __syncthreads();
-        for (int r = threadIdx.y; r < SC_TILE; r += SC_TILE_ROWS) {
-            const int64_t p = p0 + r, ch = c0 + threadIdx.x;
-            if (p < hw && ch < c)
-                o[p * c + ch] = __float2bfloat16_rn(tile[threadIdx.x][r]);
+        for (int r = threadIdx.y; r < SC_TILE; r += SC_TILE_ROWS) { /* along dst's rows */
+            const int64_t col = c0 + r, row = r0 + threadIdx.x;
+            if (col < cols && row < rows)
+                sc_store(o + col * rows + row, tile[threadIdx.x][r], accumulate);
         }
         __syncthreads();
     }
 }
 
-/* src (n, hw, c) bfloat16 -> dst (n, c, hw) float32, stored or added. */
-__global__ void sc_from_bf16_rows_kernel(float *dst, const __nv_bfloat16 *src, int64_t n, int64_t c, int64_t hw,
-                                         int accumulate)
+/* Queues the copy of n (rows, cols) matrices, transposed or not. */
+template <typename D, typename S>
+static supcon_status sc_queue_copy(sc_cuda_state *st, D *dst, const S *src, int64_t n, int64_t rows, int64_t cols,
+                                   int transpose, int accumulate)
 {
-    __shared__ float tile[SC_TILE][SC_TILE + 1]; /* [pixel][channel] */
-    const int64_t p0 = (int64_t)blockIdx.x * SC_TILE, c0 = (int64_t)blockIdx.y * SC_TILE;
-    for (int64_t img = blockIdx.z; img < n; img += gridDim.z) {
-        const __nv_bfloat16 *s = src + img * c * hw;
-        float *o = dst + img * c * hw;
-        for (int r = threadIdx.y; r < SC_TILE; r += SC_TILE_ROWS) {
-            const int64_t p = p0 + r, ch = c0 + threadIdx.x;
-            if (p < hw && ch < c)
-                tile[r][threadIdx.x] = __bfloat162float(s[p * c + ch]);
-        }
-        __syncthreads();
-        for (int r = threadIdx.y; r < SC_TILE; r += SC_TILE_ROWS) {
-            const int64_t ch = c0 + r, p = p0 + threadIdx.x;
-            if (ch < c && p < hw) {
-                const float v = tile[threadIdx.x][r];
-                o[ch * hw + p] = accumulate ? o[ch * hw + p] + v : v;
-            }
-        }
-        __syncthreads();
+    const int64_t count = n * rows * cols;
+    if (count <= 0)
+        return SUPCON_OK;
+    if (!transpose || rows <= 1 || cols <= 1) { /* a plain copy (one row or column: the layouts agree) */
+        sc_copy_kernel<<<sc_cuda_grid(count, SC_BF16_THREADS, SC_BF16_MAX_BLOCKS), SC_BF16_THREADS, 0, st->stream>>>(
+            dst, src, count, accumulate);
+        return sc_cuda_launched(st, "sc_copy_kernel (bfloat16)");
     }
-}
-
-/* How a copy of (n, c, hw) runs: 1 with the tiles of a transpose in *grid (channels last,
- * and more than one channel and pixel), 0 as a plain copy (the layouts then agree), -1 when
- * the grid cannot cover it (conv.cu's planning refuses such shapes first). */
-static int sc_copy_kind(sc_cuda_state *st, int64_t n, int64_t c, int64_t hw, int rows, dim3 *grid)
-{
-    if (!rows || c <= 1 || hw <= 1)
-        return 0;
-    const int64_t gx = (hw + SC_TILE - 1) / SC_TILE, gy = (c + SC_TILE - 1) / SC_TILE;
-    if (gx > INT32_MAX || gy > 65535) {
-        (void)sc_cuda_fail(st, SUPCON_ERR_SHAPE, "bfloat16 copy of (%lld, %lld, %lld): too large to tile",
-                           (long long)n, (long long)c, (long long)hw);
-        return -1;
-    }
-    *grid = dim3((unsigned)gx, (unsigned)gy, (unsigned)(n < SC_MAX_GRID_Z ? n : SC_MAX_GRID_Z));
-    return 1;
+    const int64_t gx = (cols + SC_TILE - 1) / SC_TILE, gy = (rows + SC_TILE - 1) / SC_TILE;
+    if (gx > INT32_MAX || gy > 65535) /* conv.cu's planning refuses such shapes first */
+        return sc_cuda_fail(st, SUPCON_ERR_SHAPE, "bfloat16 copy of %lld (%lld, %lld) matrices: too large to tile",
+                            (long long)n, (long long)rows, (long long)cols);
+    const dim3 grid((unsigned)gx, (unsigned)gy, (unsigned)(n < SC_MAX_GRID_Z ? n : SC_MAX_GRID_Z));
+    sc_transpose_kernel<<<grid, dim3(SC_TILE, SC_TILE_ROWS), 0, st->stream>>>(dst, src, n, rows, cols, accumulate);
+    return sc_cuda_launched(st, "sc_transpose_kernel (bfloat16)");
 }
 
 supcon_status sc_cuda_to_bf16(sc_cuda_state *st, void *dst, const float *src, int64_t n, int64_t c, int64_t hw,
                               int rows)
 {
-    const int64_t count = n * c * hw;
-    dim3 grid;
-    const int kind = count > 0 ? sc_copy_kind(st, n, c, hw, rows, &grid) : 0;
-    if (count <= 0 || kind < 0)
-        return kind < 0 ? SUPCON_ERR_SHAPE : SUPCON_OK;
-    if (kind == 1)
-        sc_to_bf16_rows_kernel<<<grid, dim3(SC_TILE, SC_TILE_ROWS), 0, st->stream>>>((__nv_bfloat16 *)dst, src, n,
-                                                                                     c, hw);
-    else
-        sc_to_bf16_kernel<<<sc_cuda_grid(count, SC_BF16_THREADS, SC_BF16_MAX_BLOCKS), SC_BF16_THREADS, 0,
-                            st->stream>>>((__nv_bfloat16 *)dst, src, count);
-    return sc_cuda_launched(st, kind == 1 ? "sc_to_bf16_rows_kernel" : "sc_to_bf16_kernel");
+    return sc_queue_copy(st, (__nv_bfloat16 *)dst, src, n, c, hw, rows, 0);
 }
 
 supcon_status sc_cuda_from_bf16(sc_cuda_state *st, float *dst, const void *src, int64_t n, int64_t c, int64_t hw,
                                 int rows, int accumulate)
 {
-    const int64_t count = n * c * hw;
-    dim3 grid;
-    const int kind = count > 0 ? sc_copy_kind(st, n, c, hw, rows, &grid) : 0;
-    if (count <= 0 || kind < 0)
-        return kind < 0 ? SUPCON_ERR_SHAPE : SUPCON_OK;
-    if (kind == 1)
-        sc_from_bf16_rows_kernel<<<grid, dim3(SC_TILE, SC_TILE_ROWS), 0, st->stream>>>(
-            dst, (const __nv_bfloat16 *)src, n, c, hw, accumulate);
-    else
-        sc_from_bf16_kernel<<<sc_cuda_grid(count, SC_BF16_THREADS, SC_BF16_MAX_BLOCKS), SC_BF16_THREADS, 0,
-                              st->stream>>>(dst, (const __nv_bfloat16 *)src, count, accumulate);
-    return sc_cuda_launched(st, kind == 1 ? "sc_from_bf16_rows_kernel" : "sc_from_bf16_kernel");
+    /* the copy is (n, hw, c) when channels last: transposing it gives (n, c, hw) */
+    return sc_queue_copy(st, dst, (const __nv_bfloat16 *)src, n, rows ? hw : c, rows ? c : hw, rows, accumulate);
 }

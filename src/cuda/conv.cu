@@ -233,11 +233,14 @@ static supcon_status sc_plan_fill(sc_cuda_state *st, sc_conv_plan *p, const supc
                                 (long long)d->n, (long long)d->c_in, (long long)d->h, (long long)d->w,
                                 (long long)d->c_out, (long long)d->kh, (long long)d->kw, (long long)d->stride_h,
                                 (long long)d->stride_w, (long long)d->pad_h, (long long)d->pad_w);
-    /* the transposing casts tile channels by 32 on a grid of at most 65535 rows (NCHW then) */
-    if (rows && (d->c_in > (int64_t)65535 * 32 || d->c_out > (int64_t)65535 * 32))
+    /* the transposing casts tile channels (on the way in) and pixels (on the way out) by 32 on
+     * a grid of at most 65535 rows (NCHW copies then) */
+    const int64_t most_rows = (int64_t)65535 * 32;
+    if (rows && (d->c_in > most_rows || d->c_out > most_rows || d->h * d->w > most_rows || oh * ow > most_rows))
         return sc_cuda_fail(st, SUPCON_ERR_UNSUPPORTED,
-                            "conv2d with %lld -> %lld channels: too many for channels-last bfloat16 copies",
-                            (long long)d->c_in, (long long)d->c_out);
+                            "conv2d of %lld -> %lld channels, %lldx%lld pixels: too large for channels-last bfloat16 "
+                            "copies",
+                            (long long)d->c_in, (long long)d->c_out, (long long)d->h, (long long)d->w);
     p->d = *d;
     p->used = 1;
     p->rows = rows;
