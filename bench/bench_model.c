@@ -47,6 +47,7 @@ typedef struct options {
     int profile;  /* --profile N: N more steps with supcon_context_set_profiling on */
     supcon_precision precision; /* --precision fp32|tf32|bf16 */
     bench_inputs inputs;        /* --inputs resident|upload|push */
+    char variant[32];           /* --variant NAME: how the run differs beyond the flags (JSON) */
 } options;
 
 /* ---- Inputs: splitmix64_at (bench_util.h) --------------------------------------------- */
@@ -372,7 +373,7 @@ static void usage(FILE *f) {
             "usage: bench_model [--case supcon|ce|infer] [--arch resnet18|resnet34|resnet50|resnet101]\n"
             "                   [--bsz B] [--repeat R] [--warmup W] [--threads T] [--seed S] [--json]\n"
             "                   [--backend cpu|cuda|auto] [--precision fp32|tf32|bf16] [--profile N]\n"
-            "                   [--inputs resident|upload|push]\n"
+            "                   [--inputs resident|upload|push] [--variant NAME]\n"
             "supcon: 2*B images (two views) through encoder + MLP head, SupConLoss (labels,\n"
             "        temperature 0.1), backward, SGD (momentum 0.9, weight decay 1e-4)\n"
             "ce:     B images, encoder + Linear(d, %d), cross-entropy, backward, SGD\n"
@@ -384,7 +385,9 @@ static void usage(FILE *f) {
             "--inputs: resident (default) keeps one batch on the backend and times the network\n"
             "alone; upload and push send a new host batch every step (supcon_tensor_upload, or a\n"
             "supcon_uploader: pinned memory and a copy stream on CUDA), and the steps are not\n"
-            "synchronised one by one: a step is the time from its start to the next one's.\n",
+            "synchronised one by one: a step is the time from its start to the next one's.\n"
+            "--variant: a name for what else differs in this run (an environment setting, say),\n"
+            "written to the JSON line beside the precision.\n",
             NUM_CLASSES);
 }
 
@@ -418,6 +421,13 @@ static int parse_args(int argc, char **argv, options *o) {
             else if (!strcmp(v, "tf32")) o->precision = SUPCON_PRECISION_TF32;
             else if (!strcmp(v, "bf16")) o->precision = SUPCON_PRECISION_BF16;
             else { fprintf(stderr, "unknown precision '%s'\n", v); return 0; }
+        } else if (!strcmp(a, "--variant")) {
+            NEEDS_VALUE();
+            if (strlen(v) >= sizeof o->variant || strspn(v, "abcdefghijklmnopqrstuvwxyz0123456789-") != strlen(v)) {
+                fprintf(stderr, "--variant: '%s' is not up to 31 of a-z, 0-9 and -\n", v);
+                return 0;
+            }
+            strcpy(o->variant, v);
         } else if (!strcmp(a, "--inputs")) {
             NEEDS_VALUE();
             if (!strcmp(v, "resident")) o->inputs = INPUTS_RESIDENT;
@@ -500,14 +510,14 @@ int main(int argc, char **argv) {
     const char *cname = case_names[o.kind], *aname = supcon_arch_name(o.arch);
     double ips = r.ok ? (double)r.images / (r.ms[PH_STEP] * 1e-3) : -1.0;
     if (o.json) {
-        printf("{\"kind\":\"model\",\"impl\":\"libsupcon\",\"precision\":\"%s\",\"backend\":\"%s\","
+        printf("{\"kind\":\"model\",\"impl\":\"libsupcon\",\"precision\":\"%s\",\"variant\":\"%s\",\"backend\":\"%s\","
                "\"case\":\"%s\",\"arch\":\"%s\",\"inputs\":\"%s\","
                "\"bsz\":%lld,\"images\":%lld,\"threads\":%d,\"warmup\":%d,\"repeat\":%d,"
                "\"openblas_core\":\"%s\",\"openblas_threads\":%d,\"libsupcon\":\"%s\",",
                o.precision == SUPCON_PRECISION_TF32   ? "tf32"
                : o.precision == SUPCON_PRECISION_BF16 ? "bf16"
                                                       : "fp32",
-               o.backend == SUPCON_BACKEND_CUDA ? "cuda" : o.backend == SUPCON_BACKEND_AUTO ? "auto" : "cpu",
+               o.variant, o.backend == SUPCON_BACKEND_CUDA ? "cuda" : o.backend == SUPCON_BACKEND_AUTO ? "auto" : "cpu",
                cname, aname, inputs_names[o.inputs], (long long)o.bsz, (long long)r.images, o.threads, o.warmup,
                o.repeat, openblas_get_corename(), openblas_get_num_threads(),
                supcon_version_string());

@@ -229,25 +229,25 @@ if [ $build_ok = 1 ] && [ -x "$model_bin" ] && [ -f bench/model_torch.py ]; then
         first=0
     done
     # libsupcon's bfloat16 copies in NCHW instead of channels last (GPU_CHECK_BF16_NCHW, default
-    # 1): the first case once more, its row marked bf16-nchw (no PyTorch counterpart).
+    # 1): the first case once more, its row bf16-nchw (--variant nchw; no PyTorch counterpart).
     if [ "${GPU_CHECK_BF16_NCHW:-1}" = 1 ] && [[ ",${precs[*]}," == *bf16* ]]; then
         set -- ${mcases[0]}
         # shellcheck disable=SC2086 # word splitting of the assignments is intended
         run "model $1/$2 bf16 nchw" 60 "$LOGS/bench.log" env ${GPU_CHECK_MODEL_ENV:-} SUPCON_CUDA_BF16_LAYOUT=nchw \
-            "$model_bin" --backend cuda --case supcon --arch "$1" --bsz "$2" --precision bf16 --warmup 2 --repeat 5 --json
-        grep '^{"kind":"model"' "$LOGS/bench.log" | tail -1 | sed 's/"precision":"bf16"/"precision":"bf16-nchw"/' \
-            >>"$LOGS/bench.jsonl"
+            "$model_bin" --backend cuda --case supcon --arch "$1" --bsz "$2" --precision bf16 --variant nchw \
+            --warmup 2 --repeat 5 --json
+        grep '^{"kind":"model"' "$LOGS/bench.log" | tail -1 >>"$LOGS/bench.jsonl"
     fi
     # PyTorch's own setting (GPU_CHECK_FAST_ROW, default 1): cudnn.benchmark times the
     # algorithms and takes non-deterministic ones too; libsupcon's default is heuristics and
     # deterministic algorithms first. The first case once more in fp32 as PyTorch runs it
-    # (SUPCON_CUDA_CONV_FIND=1, SUPCON_CUDA_CONV_DETERMINISTIC=0), row fp32-fast.
+    # (SUPCON_CUDA_CONV_FIND=1, SUPCON_CUDA_CONV_DETERMINISTIC=0), row fp32-fast (--variant fast).
     if [ "${GPU_CHECK_FAST_ROW:-1}" = 1 ]; then
         set -- ${mcases[0]}
         run "model $1/$2 fp32 fast" 60 "$LOGS/bench.log" env SUPCON_CUDA_CONV_FIND=1 SUPCON_CUDA_CONV_DETERMINISTIC=0 \
-            "$model_bin" --backend cuda --case supcon --arch "$1" --bsz "$2" --precision fp32 --warmup 2 --repeat 5 --json
-        grep '^{"kind":"model"' "$LOGS/bench.log" | tail -1 | sed 's/"precision":"fp32"/"precision":"fp32-fast"/' \
-            >>"$LOGS/bench.jsonl"
+            "$model_bin" --backend cuda --case supcon --arch "$1" --bsz "$2" --precision fp32 --variant fast \
+            --warmup 2 --repeat 5 --json
+        grep '^{"kind":"model"' "$LOGS/bench.log" | tail -1 >>"$LOGS/bench.jsonl"
     fi
     # Input pipelines (GPU_CHECK_INPUTS, default 1): the first case in fp32 with a new host
     # batch every step, steps not synchronised one by one: libsupcon's supcon_tensor_upload

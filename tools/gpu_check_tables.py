@@ -36,6 +36,12 @@ def side(r):
     return "torch" if r.get("impl") == "pytorch" else "lib"
 
 
+def prec_label(r):
+    """The precision, and bench_model's --variant after it where a run has one (bf16-nchw)."""
+    p = r.get("precision", "fp32")
+    return p + "-" + r["variant"] if r.get("variant") else p
+
+
 def fmt(v, spec, missing="-"):
     return spec % v if isinstance(v, (int, float)) else missing
 
@@ -50,8 +56,7 @@ def model_table(rows):
     cases = {}
     for r in rows:
         if r.get("kind") == "model":
-            key = (r.get("arch"), r.get("bsz"), r.get("precision", "fp32"),
-                   INPUTS.get(r.get("inputs", "resident"), "?"))
+            key = (r.get("arch"), r.get("bsz"), prec_label(r), INPUTS.get(r.get("inputs", "resident"), "?"))
             cases.setdefault(key, {})[side(r)] = r
     if not cases:
         return []
@@ -84,7 +89,7 @@ def profile_tables(rows):
     cases = {}
     for r in rows:
         if r.get("kind") == "model" and isinstance(r.get("profile"), dict):
-            key = (r.get("arch"), r.get("bsz"), r.get("precision", "fp32"))
+            key = (r.get("arch"), r.get("bsz"), prec_label(r))
             cases.setdefault(key, {})[side(r)] = r
     out = []
     for (arch, bsz, prec), d in sorted(cases.items(), key=lambda kv: str(kv[0])):
