@@ -37,18 +37,24 @@ if(TARGET supcon_cuda)
   add_dependencies(test_cuda_uploader supcon_cuda)
 endif()
 
-# The GPU tests' harness, run where there is no GPU (label harness): the same programs load a
-# module that hands out the CPU backend's table as the CUDA one (tests/cpu_as_cuda_module.c),
-# so their own code runs end to end and cannot rot between the rare GPU runs. Both sides are
-# the CPU there: this checks the tests, not CUDA (test_cuda_ops then leaves out what only CUDA
-# does, such as TF32 and running without a workspace).
-add_library(cpu_as_cuda_module MODULE ${CMAKE_CURRENT_SOURCE_DIR}/cpu_as_cuda_module.c)
-target_include_directories(cpu_as_cuda_module PRIVATE ${PROJECT_SOURCE_DIR}/include ${PROJECT_SOURCE_DIR}/lib)
-target_link_libraries(cpu_as_cuda_module PRIVATE supcon_static)
-foreach(_t test_cuda_parity test_cuda_ops test_cuda_model test_cuda_uploader)
-  string(REPLACE "test_" "harness_" _name ${_t})
-  add_test(NAME ${_name} COMMAND ${_t})
-  set_tests_properties(${_name} PROPERTIES LABELS harness TIMEOUT 600
-    ENVIRONMENT "SUPCON_CUDA_MODULE=$<TARGET_FILE:cpu_as_cuda_module>")
-  add_dependencies(${_t} cpu_as_cuda_module)
-endforeach()
+# The same four programs where there is no GPU (label emu): the CUDA module's own sources,
+# built against the emulation of tests/cuda_emu, run on the CPU, so the module's host logic
+# and kernels are compared with the CPU backend in every CI run. SUPCON_TEST_EMU lets a test
+# take smaller shapes where size serves only timing. What the emulation cannot show (speed,
+# the real libraries' numerics and algorithms) still needs the GPU runs.
+include(${CMAKE_CURRENT_SOURCE_DIR}/cuda_emu/cuda_emu.cmake)
+if(TARGET supcon_cuda_emu)
+  foreach(_t test_cuda_parity test_cuda_ops test_cuda_model test_cuda_uploader)
+    string(REPLACE "test_" "emu_" _name ${_t})
+    add_test(NAME ${_name} COMMAND ${_t})
+    set_tests_properties(${_name} PROPERTIES LABELS emu TIMEOUT 900
+      ENVIRONMENT "SUPCON_CUDA_MODULE=$<TARGET_FILE:supcon_cuda_emu>;SUPCON_TEST_EMU=1;OPENBLAS_NUM_THREADS=1")
+    add_dependencies(${_t} supcon_cuda_emu)
+  endforeach()
+  # The uploader once more with the copy stream running its work as soon as it is queued
+  # (tests/cuda_emu/emu_queue.h): a copy that does not wait for the readers before it then
+  # overwrites their input, as it could on a GPU.
+  add_test(NAME emu_cuda_uploader_mixed COMMAND test_cuda_uploader)
+  set_tests_properties(emu_cuda_uploader_mixed PROPERTIES LABELS emu TIMEOUT 900
+    ENVIRONMENT "SUPCON_CUDA_MODULE=$<TARGET_FILE:supcon_cuda_emu>;SUPCON_TEST_EMU=1;OPENBLAS_NUM_THREADS=1;SUPCON_CUDA_EMU_SCHEDULE=mixed")
+endif()

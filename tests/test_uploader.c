@@ -22,9 +22,10 @@
 #define TEST_NAME "test_uploader"
 #endif
 
-/* The network fed through pushes: on CUDA large enough that a forward takes milliseconds,
- * so an unordered copy would land in the middle of it; small where the CPU computes (also
- * when the CPU's table stands in for the CUDA module, tests/cpu_as_cuda_module.c). */
+/* The network fed through pushes: on a GPU large enough that a forward takes milliseconds,
+ * so an unordered copy would land in the middle of it; small where the CPU computes, and on
+ * the CUDA emulation (SUPCON_TEST_EMU set, tests/cuda_emu): there queued work waits until
+ * something forces it, so an unordered copy shows at any size. */
 static int64_t NET_BATCH = 4, NET_WIDTH = 8, NET_IMG = 16;
 
 /* A push too large for any allocator must come back as an error under ASan too, not abort
@@ -308,7 +309,9 @@ int main(void) {
         printf("FAIL context_create: %s\n", supcon_context_last_error(NULL));
         return 1;
     }
-    if (strcmp(supcon_context_backend_name(g_ctx), "cuda") == 0) NET_BATCH = 256, NET_WIDTH = 64, NET_IMG = 32;
+    const char *emu = getenv("SUPCON_TEST_EMU");
+    if (strcmp(supcon_context_backend_name(g_ctx), "cuda") == 0 && !(emu && *emu))
+        NET_BATCH = 256, NET_WIDTH = 64, NET_IMG = 32;
     test_pushes();
     test_bad_calls();
     test_model_fed_by_pushes();
