@@ -1,14 +1,21 @@
 /* A whole SupCon training step on CUDA against the same step on the CPU, through the public
  * API only: a small ResNet-18 with an MLP head, two views of each image as one batch, the
- * SupConLoss, backward, SGD. Same seed on both, so the weights start equal; after each step
- * the loss, every parameter's gradient and every parameter and buffer must agree: in float32,
- * then with both contexts in SUPCON_PRECISION_BF16 (the same roundings on both sides; the
- * float32 sums in another order move a convolution's result by one bfloat16 step now and
- * then, and the backward carries that on, hence the looser gradient bound). The BF16 steps
- * run BN on its running statistics: with batch statistics of a dozen images one moved
- * result shifts its whole channel and the next roundings with it, so two correct
- * implementations part by 10-40 % in the gradients (measured against PyTorch in
- * tests/fixtures/gen_model_fixtures.py), which would test nothing.
+ * SupConLoss, backward, SGD. Same seed on both, so the weights start equal.
+ *
+ * float32: after each step the loss, every parameter's gradient and every parameter and
+ * buffer must agree.
+ *
+ * SUPCON_PRECISION_BF16 (BN on its running statistics): the same roundings on both sides,
+ * but float32 sums in another order move a convolution's result by one bfloat16 step now
+ * and then, and the backward carries that on. Rounded gradients of the deep layers cancel
+ * in their sums, so two correct implementations part by up to ~35 % there (measured with
+ * the CUDA module's sources on the CPU emulation, tests/cuda_emu; a CPU run against itself
+ * with 1/7 of the pixels moved by 1e-6 parts by 44 % after three steps), and a direct
+ * comparison would test nothing. So the gradients and parameters of the first step are
+ * judged by their error against float32 ones (a third side, the CPU in float32 on the same
+ * weights and images): CUDA's bfloat16 error may be at most twice the CPU's. A wiring bug
+ * (a copy missed, a wrong layout, an accumulation lost) makes it many times that. The
+ * losses of every step must agree to 1e-3.
  * Exits 77 ("skipped") where no CUDA device is usable. */
 #include <math.h>
 #include <stdio.h>
@@ -124,19 +131,48 @@ static void close_side(side *sd) {
     supcon_context_free(sd->ctx);
 }
 
-/* Relative bounds of one precision: the loss, the gradients, the parameters and buffers. */
+/* Relative bounds of one precision: the loss, the gradients, the parameters and buffers.
+ * against_fp32: gradients and parameters are judged after the first step only, by their
+ * error against a float32 run (see the top of the file); grad and param then bound the
+ * ratio of CUDA's error to the CPU's. */
 typedef struct bounds {
     supcon_precision precision;
     int training; /* BN on batch statistics */
     const char *name;
     double loss, grad, param;
+    int against_fp32;
 } bounds;
+
+/* One tensor's check: the error of the CUDA side e against the CPU's, or (against_fp32) the
+ * ratio of both sides' errors against the float32 reference; returns what was compared. */
+static double judge(const bounds *bd, const supcon_tensor *g, const supcon_tensor *c, const supcon_tensor *ref,
+                    double bound, int step, const char *what, const char *name, int *passed) {
+    double e = compare(g, c);
+    if (bd->against_fp32) {
+        const double eg = compare(g, ref), ec = compare(c, ref);
+        /* 1e-4: a tensor that bfloat16 leaves (nearly) exact on the CPU side */
+        e = eg < 0 || ec < 0 ? -1 : eg / (ec > 1e-4 ? ec : 1e-4);
+        if (e >= 0 && e <= bound) {
+            (*passed)++;
+            return e;
+        }
+        printf("FAIL %s step %d: %s%s error against float32: cuda %.2e, cpu %.2e (ratio %.2f)\n", bd->name, step,
+               what, name, eg, ec, e);
+        g_fail++;
+        return e;
+    }
+    if (e >= 0 && e <= bound) (*passed)++;
+    else printf("FAIL %s step %d: %s%s rel %.2e\n", bd->name, step, what, name, e), g_fail++;
+    return e;
+}
 
 /* STEPS steps on both sides; returns the checks passed (failures counted in g_fail). */
 static int run_steps(const bounds *bd, const float *img, const int64_t *lab) {
-    side cpu, gpu;
+    side cpu, gpu, ref;
     must(open_side(&gpu, SUPCON_BACKEND_CUDA, bd->precision, bd->training, img, lab), NULL, "cuda context");
     must(open_side(&cpu, SUPCON_BACKEND_CPU, bd->precision, bd->training, img, lab), NULL, "cpu context");
+    if (bd->against_fp32)
+        must(open_side(&ref, SUPCON_BACKEND_CPU, SUPCON_PRECISION_FP32, bd->training, img, lab), NULL, "fp32 context");
     int passed = 0;
     double worst_grad = 0, worst_param = 0;
     for (int k = 0; k < STEPS; k++) {
@@ -144,27 +180,30 @@ static int run_steps(const bounds *bd, const float *img, const int64_t *lab) {
         const double el = fabs((double)lg - lc) / fabs((double)lc);
         if (el <= bd->loss) passed++;
         else printf("FAIL %s step %d: loss cuda %.7f cpu %.7f (rel %.2e)\n", bd->name, k, lg, lc, el), g_fail++;
+        printf("%s step %d: loss cpu %.6f cuda %.6f\n", bd->name, k, lc, lg);
+        if (bd->against_fp32 && k > 0) continue;
+        if (bd->against_fp32) step(&ref);
         /* gradients of this step, then parameters and buffers after the update */
         const int64_t np = supcon_model_param_count(cpu.model);
         for (int64_t i = 0; i < np; i++) {
             const supcon_param_info *pc = supcon_model_param(cpu.model, i), *pg = supcon_model_param(gpu.model, i);
+            const supcon_param_info *pr = bd->against_fp32 ? supcon_model_param(ref.model, i) : NULL;
             if (pc->grad) {
-                const double e = compare(pg->grad, pc->grad);
+                const double e = judge(bd, pg->grad, pc->grad, pr ? pr->grad : NULL, bd->grad, k, "grad ", pc->name,
+                                       &passed);
                 worst_grad = e > worst_grad ? e : worst_grad;
-                if (e >= 0 && e <= bd->grad) passed++;
-                else printf("FAIL %s step %d: grad %s rel %.2e\n", bd->name, k, pc->name, e), g_fail++;
             }
-            const double e = compare(pg->value, pc->value);
+            const double e = judge(bd, pg->value, pc->value, pr ? pr->value : NULL, bd->param, k, "", pc->name,
+                                   &passed);
             worst_param = e > worst_param ? e : worst_param;
-            if (e >= 0 && e <= bd->param) passed++;
-            else printf("FAIL %s step %d: %s rel %.2e\n", bd->name, k, pc->name, e), g_fail++;
         }
-        printf("%s step %d: loss cpu %.6f cuda %.6f\n", bd->name, k, lc, lg);
     }
-    printf("%s: worst relative error: gradients %.2e, parameters and buffers %.2e\n", bd->name, worst_grad,
-           worst_param);
+    printf("%s: worst %s: gradients %.2e, parameters and buffers %.2e\n", bd->name,
+           bd->against_fp32 ? "ratio of errors against float32 (cuda / cpu, first step)" : "relative error",
+           worst_grad, worst_param);
     close_side(&cpu);
     close_side(&gpu);
+    if (bd->against_fp32) close_side(&ref);
     return passed;
 }
 
@@ -182,11 +221,11 @@ int main(void) {
         return 77;
     }
     supcon_context_free(probe);
-    /* bf16: the CPU against PyTorch on such a network gives outputs to 1e-6 and gradients to
-     * 6.5e-3 (test_model_parity). The parameters' bound is the gradients': BN biases start at
-     * zero, so after a step they are -lr times a gradient, with its relative error. */
-    const bounds runs[] = {{SUPCON_PRECISION_FP32, 1, "fp32", 1e-4, 1e-3, 1e-4},
-                           {SUPCON_PRECISION_BF16, 0, "bf16", 1e-3, 2e-2, 2e-2}};
+    /* bf16: CUDA's error against float32 at most twice the CPU's, for the gradients and for
+     * the parameters after the step (BN biases start at zero, so after a step they are -lr
+     * times a gradient, with its error). */
+    const bounds runs[] = {{SUPCON_PRECISION_FP32, 1, "fp32", 1e-4, 1e-3, 1e-4, 0},
+                           {SUPCON_PRECISION_BF16, 0, "bf16", 1e-3, 2.0, 2.0, 1}};
     int passed = 0;
     for (size_t i = 0; i < sizeof runs / sizeof runs[0]; i++) passed += run_steps(&runs[i], img, lab);
     free(img);
