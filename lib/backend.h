@@ -114,6 +114,8 @@ typedef struct supcon_backend_ops {
     void (*release)(void *state, void *ptr);
     supcon_status (*upload)(void *state, void *dst, const void *host_src, size_t bytes);
     supcon_status (*download)(void *state, void *host_dst, const void *src, size_t bytes);
+    /* Between two buffers of backend memory: ordered with the backend's other calls on this
+     * state, and (like them) it may still be running when it returns. */
     supcon_status (*copy)(void *state, void *dst, const void *src, size_t bytes);
 
     /* Index of the first non-finite element of x[0..n), or -1 when all are finite. */

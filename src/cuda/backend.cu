@@ -286,8 +286,9 @@ static void sc_cuda_release(void *state, void *ptr)
         (void)cudaFree(ptr);
 }
 
+/* A copy on the context's stream; with `wait`, the host waits for it (and all before it). */
 static supcon_status sc_cuda_memcpy(sc_cuda_state *st, void *dst, const void *src, size_t bytes,
-                                    cudaMemcpyKind kind, const char *call)
+                                    cudaMemcpyKind kind, const char *call, int wait)
 {
     if (bytes == 0)
         return SUPCON_OK;
@@ -295,7 +296,7 @@ static supcon_status sc_cuda_memcpy(sc_cuda_state *st, void *dst, const void *sr
     if (s != SUPCON_OK)
         return s;
     s = sc_cuda_check(st, cudaMemcpyAsync(dst, src, bytes, kind, st->stream), call);
-    if (s != SUPCON_OK)
+    if (s != SUPCON_OK || !wait)
         return s;
     return sc_cuda_sync(st, call);
 }
@@ -303,19 +304,22 @@ static supcon_status sc_cuda_memcpy(sc_cuda_state *st, void *dst, const void *sr
 static supcon_status sc_cuda_upload(void *state, void *dst, const void *host_src, size_t bytes)
 {
     return sc_cuda_memcpy((sc_cuda_state *)state, dst, host_src, bytes, cudaMemcpyHostToDevice,
-                          "cudaMemcpyAsync (host to device)");
+                          "cudaMemcpyAsync (host to device)", 1);
 }
 
 static supcon_status sc_cuda_download(void *state, void *host_dst, const void *src, size_t bytes)
 {
     return sc_cuda_memcpy((sc_cuda_state *)state, host_dst, src, bytes, cudaMemcpyDeviceToHost,
-                          "cudaMemcpyAsync (device to host)");
+                          "cudaMemcpyAsync (device to host)", 1);
 }
 
+/* Device to device: queued on the stream like a kernel, and like a kernel not waited for.
+ * Every later call on the context is ordered after it; waiting here would stall the host
+ * once per forward (the model copies its input first) and undo the uploader's overlap. */
 static supcon_status sc_cuda_copy(void *state, void *dst, const void *src, size_t bytes)
 {
     return sc_cuda_memcpy((sc_cuda_state *)state, dst, src, bytes, cudaMemcpyDeviceToDevice,
-                          "cudaMemcpyAsync (device to device)");
+                          "cudaMemcpyAsync (device to device)", 0);
 }
 
 /* ---- Non-finite scan ---------------------------------------------------------------- */
