@@ -28,9 +28,13 @@ static void *cs, *gs;
 
 
 /* Worst relative error seen per family, printed at the end. */
-enum { F_CONV, F_BN, F_ELT, F_POOL, F_LIN, F_L2, F_XENT, F_CONV_TF32, F_LIN_TF32, F_CONV_BF16, F_COUNT };
+enum {
+    F_CONV, F_BN, F_ELT, F_POOL, F_LIN, F_L2, F_XENT, F_CONV_TF32, F_CONV_TF32_DATA, F_CONV_TF32_FILTER, F_LIN_TF32,
+    F_CONV_BF16, F_COUNT
+};
 static const char *const FAMILY[F_COUNT] = {"conv2d", "batchnorm", "eltwise", "avgpool", "linear", "l2norm",
-                                            "xent", "conv2d tf32", "linear tf32", "conv2d bf16"};
+                                            "xent", "conv2d tf32", "conv2d tf32 data", "conv2d tf32 filter",
+                                            "linear tf32", "conv2d bf16"};
 static double g_worst[F_COUNT];
 
 static void ok_status(supcon_status s, void *state, const supcon_backend_ops *o, const char *what) {
@@ -245,11 +249,14 @@ static void conv_case(tu_rng *r, supcon_conv_desc d) {
         snprintf(what, sizeof what, "%s backward data", t);
         if (fits[1] && g_bf16) all_bf16(what, gdx[0], nx);
         snprintf(what, sizeof what, "%s backward data", t);
-        if (fits[1]) compare(g_conv_fam, what, gdx[0], dx, nx, g_prod_tol);
+        /* under TF32 each direction has its own family: each must show TF32 in use */
+        const int tf32 = g_conv_fam == F_CONV_TF32;
+        const int fam_data = tf32 ? F_CONV_TF32_DATA : g_conv_fam, fam_filter = tf32 ? F_CONV_TF32_FILTER : g_conv_fam;
+        if (fits[1]) compare(fam_data, what, gdx[0], dx, nx, g_prod_tol);
         snprintf(what, sizeof what, "%s backward data +=", t);
-        if (fits[2]) compare(g_conv_fam, what, gdxa[0], dxa, nx, g_prod_tol);
+        if (fits[2]) compare(fam_data, what, gdxa[0], dxa, nx, g_prod_tol);
         snprintf(what, sizeof what, "%s backward filter +=", t);
-        if (fits[3]) compare(g_conv_fam, what, gdw[0], dw, nw, g_prod_tol);
+        if (fits[3]) compare(fam_filter, what, gdw[0], dw, nw, g_prod_tol);
         if (runs == 2) {
             snprintf(what, sizeof what, "%s forward", t);
             same_bits(what, gy[0], gy[1], ny);
@@ -891,9 +898,10 @@ static void test_tf32(void) {
     const supcon_conv_desc cases[] = {{3, 5, 9, 7, 4, 3, 3, 2, 2, 1, 1}, {8, 3, 32, 32, 64, 3, 3, 1, 1, 1, 1},
                                       {16, 64, 16, 16, 64, 3, 3, 1, 1, 1, 1}, {5, 128, 4, 4, 256, 1, 1, 2, 2, 0, 0}};
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) conv_case(&r, cases[i]);
-    check(g_worst[F_CONV_TF32] > 1e-5,
-          "tf32: the convolutions' worst error %.3g is float32's: TF32 not in use",
-          g_worst[F_CONV_TF32]);
+    check(g_worst[F_CONV_TF32] > 1e-5 && g_worst[F_CONV_TF32_DATA] > 1e-5 && g_worst[F_CONV_TF32_FILTER] > 1e-5,
+          "tf32: the convolutions' worst errors (forward %.3g, backward data %.3g, filter %.3g) include float32's: "
+          "TF32 not in use there",
+          g_worst[F_CONV_TF32], g_worst[F_CONV_TF32_DATA], g_worst[F_CONV_TF32_FILTER]);
     test_linear();
     check(g_worst[F_LIN_TF32] > 1e-5,
           "tf32: the linear layers' worst error %.3g is float32's: TF32 not in use",

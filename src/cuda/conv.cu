@@ -170,7 +170,12 @@ static cudnnStatus_t sc_rank_bwd_filter(sc_cuda_state *st, sc_conv_plan *p,
 static supcon_status sc_plan_algos(sc_cuda_state *st, sc_conv_plan *p)
 {
     int got = 0;
+    /* Each ranking starts from the descriptor as made (CUDNN_DEFAULT_MATH under tensor cores),
+     * not from the math type of the previous direction's last result: with CUDNN_FMA_MATH left
+     * behind, the backward directions would be ranked, and run, without tensor cores. */
+    const cudnnMathType_t ranked = sc_tensor_ops(st) ? CUDNN_DEFAULT_MATH : CUDNN_FMA_MATH;
     {
+        SC_DNN(sc_use_math(st, p, ranked));
         cudnnConvolutionFwdAlgoPerf_t perf[SC_CONV_ALGOS];
         SC_DNN(sc_rank_fwd(st, p, perf, &got));
         for (int i = 0; i < got && i < SC_CONV_ALGOS; i++) {
@@ -186,6 +191,7 @@ static supcon_status sc_plan_algos(sc_cuda_state *st, sc_conv_plan *p)
     }
     {
         cudnnConvolutionBwdDataAlgoPerf_t perf[SC_CONV_ALGOS];
+        SC_DNN(sc_use_math(st, p, ranked));
         SC_DNN(sc_rank_bwd_data(st, p, perf, &got));
         for (int i = 0; i < got && i < SC_CONV_ALGOS; i++) {
             size_t bytes = 0;
@@ -200,6 +206,7 @@ static supcon_status sc_plan_algos(sc_cuda_state *st, sc_conv_plan *p)
     }
     {
         cudnnConvolutionBwdFilterAlgoPerf_t perf[SC_CONV_ALGOS];
+        SC_DNN(sc_use_math(st, p, ranked));
         SC_DNN(sc_rank_bwd_filter(st, p, perf, &got));
         for (int i = 0; i < got && i < SC_CONV_ALGOS; i++) {
             size_t bytes = 0;
