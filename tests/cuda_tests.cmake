@@ -57,4 +57,12 @@ if(TARGET supcon_cuda_emu)
   add_test(NAME emu_cuda_uploader_mixed COMMAND test_cuda_uploader)
   set_tests_properties(emu_cuda_uploader_mixed PROPERTIES LABELS emu TIMEOUT 900
     ENVIRONMENT "SUPCON_CUDA_MODULE=$<TARGET_FILE:supcon_cuda_emu>;SUPCON_TEST_EMU=1;OPENBLAS_NUM_THREADS=1;SUPCON_CUDA_EMU_SCHEDULE=mixed")
+  # The supcon programs on CUDA against the CPU (pretrain fp32 and bf16, linear).
+  if(TARGET supcon_cli)
+    add_test(NAME emu_programs_cuda
+             COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/test_programs_cuda.sh $<TARGET_FILE:supcon_cli>)
+    set_tests_properties(emu_programs_cuda PROPERTIES LABELS emu TIMEOUT 900 SKIP_RETURN_CODE 77
+      ENVIRONMENT "SUPCON_CUDA_MODULE=$<TARGET_FILE:supcon_cuda_emu>;OPENBLAS_NUM_THREADS=1")
+    add_dependencies(supcon_cli supcon_cuda_emu)
+  endif()
 endif()
