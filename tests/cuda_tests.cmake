@@ -47,8 +47,9 @@ if(TARGET supcon_cuda_emu)
   foreach(_t test_cuda_parity test_cuda_ops test_cuda_model test_cuda_uploader)
     string(REPLACE "test_" "emu_" _name ${_t})
     add_test(NAME ${_name} COMMAND ${_t})
+    # two emulated devices: test_cuda_parity drives contexts on both in turn
     set_tests_properties(${_name} PROPERTIES LABELS emu TIMEOUT 900
-      ENVIRONMENT "SUPCON_CUDA_MODULE=$<TARGET_FILE:supcon_cuda_emu>;SUPCON_TEST_EMU=1;OPENBLAS_NUM_THREADS=1")
+      ENVIRONMENT "SUPCON_CUDA_MODULE=$<TARGET_FILE:supcon_cuda_emu>;SUPCON_TEST_EMU=1;OPENBLAS_NUM_THREADS=1;SUPCON_CUDA_EMU_DEVICES=2")
     add_dependencies(${_t} supcon_cuda_emu)
   endforeach()
   # The uploader once more with the copy stream running its work as soon as it is queued

@@ -1,7 +1,8 @@
 /* The CUDA backend against the CPU backend, through the public API only: loss and gradient
  * for every kind of positives, contrast mode, denominator and aggregation, batch and pair
  * forms, shapes up to N = 4096 and blocked runs whose last block is partial; poisoned
- * gradient outputs; the non-finite scan; two CUDA contexts used in turn give identical bits.
+ * gradient outputs; the non-finite scan; two CUDA contexts used in turn give identical bits
+ * (on one device, and on two where there are two).
  * Small problems are also checked against the double reference (tests/ref), which alone
  * judges the extreme tau = 0.01 cases. Exits 77 ("skipped: <reason>") when no CUDA device
  * or module is usable. */
@@ -545,13 +546,16 @@ static void nonfinite(supcon_context *cpu, supcon_context *gpu) {
     free(x);
 }
 
-static supcon_context *make_ctx(supcon_backend_kind kind, supcon_status *s) {
+static supcon_context *make_ctx_on(supcon_backend_kind kind, int device, supcon_status *s) {
     supcon_context_config cfg = supcon_context_config_default();
     cfg.backend = kind;
+    cfg.device = device;
     supcon_context *ctx = NULL;
     *s = supcon_context_create(&cfg, &ctx);
     return ctx;
 }
+
+static supcon_context *make_ctx(supcon_backend_kind kind, supcon_status *s) { return make_ctx_on(kind, 0, s); }
 
 int main(void) {
     supcon_status s;
@@ -599,6 +603,13 @@ int main(void) {
 
     stability(cpu, gpu);
     alternate(gpu, gpu2);
+    /* A second device, where there is one (the emulation makes two): contexts on different
+     * devices driven in turn from one thread must not run on each other's device. */
+    supcon_status s_dev1;
+    supcon_context *dev1 = make_ctx_on(SUPCON_BACKEND_CUDA, 1, &s_dev1);
+    if (s_dev1 == SUPCON_OK) alternate(gpu, dev1);
+    else printf("note: no second device (%s): contexts on two devices not checked\n", supcon_status_name(s_dev1));
+    supcon_context_free(dev1);
     nonfinite(cpu, gpu);
 
     supcon_context_free(tiny);
