@@ -14,7 +14,7 @@
 extern "C" {
 #endif
 
-#define SUPCON_BACKEND_ABI 6u
+#define SUPCON_BACKEND_ABI 7u
 
 /* How a backend's state reports why a call failed: the backend writes a message here and
  * returns a status; the core copies the message into the context's last error. */
@@ -218,6 +218,11 @@ typedef struct supcon_backend_ops {
     void (*stage_destroy)(void *state, void *stage);
     supcon_status (*stage_release)(void *state, void *stage);
     supcon_status (*stage_upload)(void *state, void *stage, void *dst, const void *src, size_t bytes);
+
+    /* ---- ABI 7, optional (NULL: the core uploads zeros). bytes of backend memory at dst set
+     * to zero, ordered like copy: the model's zero_grad runs it every step, where uploads
+     * from the host would wait for the device once per chunk. */
+    supcon_status (*fill_zero)(void *state, void *dst, size_t bytes);
 } supcon_backend_ops;
 
 /* The entry point a backend module exports (the CUDA module as a dlsym-able symbol). */

@@ -561,6 +561,30 @@ static void test_batchnorm(void) {
 
 /* ---- element-wise ------------------------------------------------------------------------- */
 
+/* fill_zero (ABI 7) writes zeros over exactly its range, queued like the other calls: a
+ * kernel's result written just before is overwritten, the floats around it are not. */
+static void test_fill_zero(void) {
+    const int64_t n = 100003;
+    for (int64_t first = 0; first < 3; first++) {
+        const int64_t count = n - 2 * first;
+        float *h = hnew(n), *ones = hnew(n);
+        for (int64_t i = 0; i < n; i++) ones[i] = 1.0f;
+        float *d = dpoisoned(n), *src = dfrom(ones, n);
+        ok_status(G->add_forward(gs, d, src, src, n), gs, G, "fill_zero: the add before it");
+        ok_status(G->fill_zero(gs, d + first, (size_t)count * sizeof(float)), gs, G, "fill_zero");
+        dget(h, d, (size_t)n * sizeof(float));
+        int64_t bad = -1;
+        for (int64_t i = 0; i < n && bad < 0; i++)
+            if (h[i] != (i >= first && i < first + count ? 0.0f : 2.0f)) bad = i;
+        check(bad < 0, "fill_zero of [%lld, %lld): element %lld is %g", (long long)first, (long long)(first + count),
+              (long long)bad, bad < 0 ? 0.0 : (double)h[bad]);
+        G->release(gs, d);
+        G->release(gs, src);
+        free(h);
+        free(ones);
+    }
+}
+
 static void test_eltwise(void) {
     tu_rng r = tu_rng_seed(303);
     const int64_t counts[] = {1, 3, 4, 1000, 100003, 1 << 20};
@@ -1098,6 +1122,7 @@ int main(void) {
         return 1;
     }
 
+    test_fill_zero();
     test_eltwise();
     test_avgpool();
     test_l2norm();

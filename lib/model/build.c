@@ -299,6 +299,8 @@ static supcon_status sc_init_values(supcon_model *m) {
 }
 
 supcon_status sc_model_fill_zero(supcon_model *m, void *dst, size_t bytes) {
+    const supcon_backend_ops *ops = m->ctx->ops;
+    if (ops->fill_zero) return ops->fill_zero(m->ctx->state, dst, bytes);
     static const float zeros[SC_CHUNK];
     for (size_t o = 0; o < bytes; o += sizeof zeros) {
         size_t len = bytes - o < sizeof zeros ? bytes - o : sizeof zeros;

@@ -69,6 +69,11 @@ static supcon_status cpu_copy(void *state, void *dst, const void *src, size_t by
     return SUPCON_OK;
 }
 
+static supcon_status cpu_fill_zero(void *state, void *dst, size_t bytes) {
+    if (bytes) memset(dst, 0, bytes);
+    return SUPCON_OK;
+}
+
 static supcon_status cpu_find_nonfinite(void *state, const float *x, int64_t n, int64_t *first) {
     *first = -1;
     for (int64_t i = 0; i < n; i++)
@@ -138,6 +143,7 @@ static const supcon_backend_ops sc_cpu_ops = {
     .batchnorm_relu_forward_train = sc_cpu_batchnorm_relu_forward_train,
     .batchnorm_relu_forward_infer = sc_cpu_batchnorm_relu_forward_infer,
     .batchnorm_relu_backward = sc_cpu_batchnorm_relu_backward,
+    .fill_zero = cpu_fill_zero, /* ABI 7 */
 };
 
 const supcon_backend_ops *sc_cpu_backend(void) { return &sc_cpu_ops; }

@@ -322,6 +322,18 @@ static supcon_status sc_cuda_copy(void *state, void *dst, const void *src, size_
                           "cudaMemcpyAsync (device to device)", 0);
 }
 
+/* Queued like copy: zero_grad runs it every step. */
+static supcon_status sc_cuda_fill_zero(void *state, void *dst, size_t bytes)
+{
+    sc_cuda_state *st = (sc_cuda_state *)state;
+    if (bytes == 0)
+        return SUPCON_OK;
+    supcon_status s = sc_cuda_enter(st);
+    if (s != SUPCON_OK)
+        return s;
+    return sc_cuda_check(st, cudaMemsetAsync(dst, 0, bytes, st->stream), "cudaMemsetAsync (zero fill)");
+}
+
 /* ---- Non-finite scan ---------------------------------------------------------------- */
 
 /* Every thread that meets a non-finite value lowers *first; the minimum over all of them is
@@ -401,10 +413,8 @@ static supcon_status sc_cuda_swap_bv(void *state, float *dst, const float *src, 
     unsigned threads = d >= 256 ? 256 : (d >= 128 ? 128 : (d >= 64 ? 64 : 32));
     sc_swap_bv_kernel<<<sc_cuda_grid(b * v, 1, 65535), threads, 0, st->stream>>>(dst, src, b, v, d,
                                                                              to_view_major);
-    s = sc_cuda_launched(st, "sc_swap_bv_kernel");
-    if (s != SUPCON_OK)
-        return s;
-    return sc_cuda_sync(st, "sc_swap_bv_kernel");
+    /* ordered on the stream like the loss's other kernels: nothing to wait for here */
+    return sc_cuda_launched(st, "sc_swap_bv_kernel");
 }
 
 static size_t sc_cuda_workspace_bytes(void *state)
@@ -473,6 +483,7 @@ static supcon_backend_ops sc_cuda_make_ops(void)
     o.stage_destroy = sc_cuda_stage_destroy;
     o.stage_release = sc_cuda_stage_release;
     o.stage_upload = sc_cuda_stage_upload;
+    o.fill_zero = sc_cuda_fill_zero; /* ABI 7 */
     return o;
 }
 
