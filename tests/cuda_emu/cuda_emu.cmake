@@ -71,5 +71,11 @@ foreach(_t supcon_cuda_emu supcon_cuda_emu_parts test_emu_launch test_emu_dnn)
   if(SUPCON_WERROR)
     set_property(TARGET ${_t} APPEND PROPERTY COMPILE_OPTIONS -Werror)
   endif()
+  # The sanitizers the C code gets (the top level's options are C-only): the kernels and the
+  # stand-ins are checked for reads past an allocation and undefined behaviour too.
+  if(SUPCON_SANITIZE)
+    set_property(TARGET ${_t} APPEND PROPERTY COMPILE_OPTIONS -fsanitize=${SUPCON_SANITIZE}
+                 -fno-omit-frame-pointer -fno-sanitize-recover=all)
+  endif()
 endforeach()
 message(STATUS "  CUDA emulation    yes (src/cuda on the CPU for the GPU tests, label emu)")

@@ -26,7 +26,10 @@ namespace {
 /* Every handle ever made, and whether it is still alive. Destroyed ones are kept (never
  * freed) so that a stale pointer is recognised instead of aliasing a newer handle. */
 std::mutex g_mu;
-std::unordered_map<const sc_emu_cublas_context *, bool> g_handles;
+/* Never destroyed, so that the handles kept after cublasDestroy (to recognise a stale one)
+ * stay reachable for a leak checker running after static destructors. */
+std::unordered_map<const sc_emu_cublas_context *, bool> &g_handles =
+    *new std::unordered_map<const sc_emu_cublas_context *, bool>();
 
 bool handle_live(cublasHandle_t h)
 {

@@ -85,7 +85,9 @@ namespace {
 /* Every object ever made, by address. Destroyed ones stay (never freed, marked dead) so that
  * a stale pointer is recognised instead of aliasing a newer object. */
 std::mutex g_mu;
-std::unordered_map<const void *, Kind> g_objects;
+/* Never destroyed: the objects stay reachable through it to the end (a leak checker running
+ * after static destructors would otherwise report the dead ones kept on purpose). */
+std::unordered_map<const void *, Kind> &g_objects = *new std::unordered_map<const void *, Kind>();
 
 thread_local char t_last_error[512];
 
