@@ -1,8 +1,8 @@
 /* The arithmetic of the emulated cuDNN's convolutions, on dense NCHW (filters KCRS) arrays of
  * float: im2col of one image, then one float GEMM (OpenBLAS), summing in float32 as cuDNN's
  * kernels do (in another order), so that ResNet-sized problems take seconds. The caller
- * (emu_cudnn.cpp) gathers the operands from cuDNN's layouts and rounds them first.
- * Internal to the emulation; included by emu_cudnn.cpp only. */
+ * (emu_cudnn_run.cpp) gathers the operands from cuDNN's layouts and rounds them first.
+ * Internal to the emulation: emu_cudnn_internal.h (for Shape) and emu_cudnn_run.cpp. */
 #ifndef SUPCON_CUDA_EMU_CONV_H
 #define SUPCON_CUDA_EMU_CONV_H
 

@@ -1,4 +1,4 @@
-/* Self-test of the emulated cuDNN and cuBLAS (emu_cudnn.cpp, emu_cublas.cpp) against sums
+/* Self-test of the emulated cuDNN and cuBLAS (emu_cudnn_*.cpp, emu_cublas.cpp) against sums
  * written out naively here: a 3x3 stride-2 pad-1 convolution in NCHW and NHWC, float and
  * bfloat16, in all three directions and with every algorithm offered; alpha and beta; TF32
  * rounding where the math type allows it; refusals that are not recorded and misuse that is;

@@ -1,6 +1,6 @@
 /* The CUDA emulation's cuDNN (tests/cuda_emu/emu.h): the legacy convolution API the CUDA
  * module uses, with cuDNN 9's names and values (cudnn_graph.h, cudnn_ops.h, cudnn_cnn.h).
- * Convolutions are computed directly on the CPU (emu_cudnn.cpp): float data (FLOAT_CONFIG)
+ * Convolutions are computed directly on the CPU (emu_cudnn_run.cpp): float data (FLOAT_CONFIG)
  * and bfloat16 data with float sums (PSEUDO_BFLOAT16_CONFIG). */
 #ifndef SUPCON_CUDA_EMU_CUDNN_H
 #define SUPCON_CUDA_EMU_CUDNN_H
