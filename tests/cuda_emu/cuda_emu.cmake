@@ -32,7 +32,8 @@ foreach(_cu ${_emu_cuda_sources})
   list(APPEND _emu_generated ${_cpp})
 endforeach()
 
-set(_emu_parts ${_emu}/emu_runtime.cpp ${_emu}/emu_stream.cpp ${_emu}/emu_launch.cpp ${_emu}/emu_cublas.cpp
+set(_emu_parts ${_emu}/emu_runtime.cpp ${_emu}/emu_runtime_memory.cpp ${_emu}/emu_runtime_streams.cpp
+  ${_emu}/emu_stream.cpp ${_emu}/emu_launch.cpp ${_emu}/emu_cublas.cpp
   ${_emu}/emu_cudnn_objects.cpp ${_emu}/emu_cudnn_algos.cpp ${_emu}/emu_cudnn_run.cpp)
 add_library(supcon_cuda_emu_parts STATIC ${_emu_parts})
 target_include_directories(supcon_cuda_emu_parts PUBLIC ${_emu}/include ${_emu})

@@ -1,4 +1,4 @@
-/* The CUDA emulation's own interface, shared by its parts (emu_runtime.cpp, emu_launch.cpp,
+/* The CUDA emulation's own interface, shared by its parts (emu_runtime*.cpp, emu_launch.cpp,
  * emu_cublas.cpp, emu_cudnn_*.cpp). The emulation lets the CUDA module's sources (src/cuda) be
  * compiled by the host C++ compiler and run on the CPU in CI: the CUDA runtime, cuBLAS and
  * cuDNN are stand-ins written here from their documentation, kernels run thread by thread

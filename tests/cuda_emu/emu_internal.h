@@ -1,5 +1,5 @@
-/* What emu_launch.cpp needs of emu_runtime.cpp (and the reverse): error state, handle and
- * pointer checks. Internal to the emulation's runtime and executor. */
+/* What emu_launch.cpp needs of the runtime (emu_runtime*.cpp), and the reverse: error state,
+ * handle and pointer checks. Internal to the emulation's runtime and executor. */
 #ifndef SUPCON_CUDA_EMU_INTERNAL_H
 #define SUPCON_CUDA_EMU_INTERNAL_H
 

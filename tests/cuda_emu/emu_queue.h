@@ -36,7 +36,7 @@ struct Lane {
 bool runs_eagerly(unsigned n);
 
 /* The lane of a live stream (the current device's legacy one for 0), or false after
- * recording a failure naming `what` (emu_runtime.cpp). */
+ * recording a failure naming `what` (emu_runtime_streams.cpp). */
 bool lane_of(cudaStream_t s, const char *what, Lane *out);
 
 /* Queue w on the lane (or run it now in eager mode). Work queued on the legacy stream waits

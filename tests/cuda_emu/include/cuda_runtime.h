@@ -1,7 +1,7 @@
 /* Stand-in for the CUDA runtime header, for compiling src/cuda with the host C++ compiler
  * (see ../emu.h). Written from the runtime's documented API: the types, constants and calls
  * the CUDA module uses, with the real names, values and signatures. Host calls are in
- * emu_runtime.cpp; kernels run on the CPU through sc_emu_launch (emu_launch.cpp), which the
+ * emu_runtime*.cpp; kernels run on the CPU through sc_emu_launch (emu_launch.cpp), which the
  * build's rewrite of `k<<<g, b, s, st>>>(args)` calls. C++ only, as with nvcc. */
 #ifndef SUPCON_CUDA_EMU_CUDA_RUNTIME_H
 #define SUPCON_CUDA_EMU_CUDA_RUNTIME_H
