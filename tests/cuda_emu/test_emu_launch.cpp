@@ -6,7 +6,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include <cuda_bf16.h>
 #include <cuda_runtime.h>
@@ -34,13 +33,6 @@ static void expect_failures(const char *what, bool want)
     sc_emu_forget_failures();
     sc_emu_clear_sticky_error();
     (void)cudaGetLastError();
-}
-
-static double seconds(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
 /* ---- Kernels ---------------------------------------------------------------------------- */
@@ -443,29 +435,6 @@ static void test_bf16(void)
     CHECK(fabsf(back - 0.1f) < 0.001f, "conversion operator");
 }
 
-static void test_speed(void)
-{
-    const int64_t n = (int64_t)8192 * 256;
-    float *x = nullptr;
-    CUDA_OK(cudaMalloc(&x, sizeof(float) * n));
-    CUDA_OK(cudaMemset(x, 0, sizeof(float) * n));
-    double t0 = seconds();
-    sc_emu_launch(sc_emu_cfg(8192, 256), scale, x, x, n, 2.0f);
-    const double t_flat = seconds() - t0;
-    CUDA_OK(cudaGetLastError());
-    double *r = nullptr;
-    CUDA_OK(cudaMalloc(&r, sizeof(double) * 1024));
-    t0 = seconds();
-    sc_emu_launch(sc_emu_cfg(1024, 256), row_sums, r, (const double *)nullptr, 1024, 0, (int *)nullptr);
-    const double t_red = seconds() - t0;
-    CUDA_OK(cudaGetLastError());
-    printf("speed: %.3f s for 8192 x 256 threads without barriers, %.3f s for 1024 blocks x 256 threads x 2 "
-           "reductions\n",
-           t_flat, t_red);
-    CUDA_OK(cudaFree(x));
-    CUDA_OK(cudaFree(r));
-}
-
 __global__ void fill_value(float *y, int n, float v)
 {
     for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < n; i += blockDim.x * gridDim.x)
@@ -562,7 +531,6 @@ int main(void)
     test_atomic_min();
     test_divergence();
     test_misuse();
-    test_speed();
     expect_failures("end", false);
     printf("%s\n", g_bad ? "test_emu_launch: FAILED" : "test_emu_launch: all passed");
     return g_bad ? 1 : 0;
