@@ -27,27 +27,25 @@ bool rounds_tf32(const Problem &p, const Algo *a, cudnnMathType_t math)
     return p.type == CUDNN_DATA_FLOAT && math != CUDNN_FMA_MATH && a->tensor_cores && sc_emu_tf32_allowed();
 }
 
-double load(const void *p, long long i, cudnnDataType_t type)
+float load(const void *p, long long i, cudnnDataType_t type)
 {
     if (type == CUDNN_DATA_BFLOAT16)
         return sc_emu_from_bf16(((const uint16_t *)p)[i]);
     return ((const float *)p)[i];
 }
 
-/* The array, canonical order, as doubles (exact: float, TF32 and bfloat16 all fit). */
-std::vector<double> gather(const View &v, const void *p, cudnnDataType_t type, bool tf32)
+/* The array, canonical order, as floats (TF32 and bfloat16 values are floats too). */
+std::vector<float> gather(const View &v, const void *p, cudnnDataType_t type, bool tf32)
 {
-    std::vector<double> out((size_t)v.dim[0] * v.dim[1] * v.dim[2] * v.dim[3]);
+    std::vector<float> out((size_t)v.dim[0] * v.dim[1] * v.dim[2] * v.dim[3]);
     size_t at = 0;
     for (int a = 0; a < v.dim[0]; a++)
         for (int b = 0; b < v.dim[1]; b++)
             for (int c = 0; c < v.dim[2]; c++) {
                 long long i = v.base + a * v.stride[0] + b * v.stride[1] + c * v.stride[2];
                 for (int d = 0; d < v.dim[3]; d++, i += v.stride[3]) {
-                    double e = load(p, i, type);
-                    if (tf32)
-                        e = sc_emu_tf32((float)e);
-                    out[at++] = e;
+                    const float e = load(p, i, type);
+                    out[at++] = tf32 ? sc_emu_tf32(e) : e;
                 }
             }
     return out;
@@ -55,7 +53,7 @@ std::vector<double> gather(const View &v, const void *p, cudnnDataType_t type, b
 
 /* out = alpha * result + beta * out, rounded once to the array's type; beta 0: out is not
  * read (NaN there does not come through). */
-void scatter(const View &v, void *p, cudnnDataType_t type, const std::vector<double> &val, double alpha, double beta)
+void scatter(const View &v, void *p, cudnnDataType_t type, const std::vector<float> &val, double alpha, double beta)
 {
     size_t at = 0;
     for (int a = 0; a < v.dim[0]; a++)
@@ -146,9 +144,8 @@ cudnnStatus_t run(const Call &c)
     sc_emu::submit(c.handle->stream, fn, [=] {
         if (need) /* the algorithm's scratch: whatever was there is gone */
             memset(c.ws, 0xff, need);
-        const std::vector<double> o1 = gather(v1, c.in1, p.type, tf32), o2 = gather(v2, c.in2, p.type, tf32);
-        /* The operands are exact in float (float, TF32 or bfloat16 values); the sums are float's. */
-        const std::vector<float> f1(o1.begin(), o1.end()), f2(o2.begin(), o2.end());
+        /* the sums are float's, as cuDNN's (in another order) */
+        const std::vector<float> f1 = gather(v1, c.in1, p.type, tf32), f2 = gather(v2, c.in2, p.type, tf32);
         std::vector<float> r((size_t)vo.dim[0] * vo.dim[1] * vo.dim[2] * vo.dim[3]);
         if (c.dir == FWD)
             sc_emu_conv::forward(p.d, f1.data(), f2.data(), r.data());
@@ -156,7 +153,7 @@ cudnnStatus_t run(const Call &c)
             sc_emu_conv::backward_data(p.d, f1.data(), f2.data(), r.data());
         else
             sc_emu_conv::backward_filter(p.d, f1.data(), f2.data(), r.data());
-        scatter(vo, c.out, p.type, std::vector<double>(r.begin(), r.end()), alpha, beta);
+        scatter(vo, c.out, p.type, r, alpha, beta);
     });
     return CUDNN_STATUS_SUCCESS;
 }
