@@ -7,17 +7,7 @@
 #   bash tests/test_programs.sh PATH/TO/supcon      (exit 77 = skipped: no Fashion-MNIST)
 set -uo pipefail
 
-supcon=${1:?usage: test_programs.sh PATH/TO/supcon}
-[[ $supcon == /* ]] || supcon=$PWD/$supcon
-[[ -x $supcon ]] || { echo "FAIL: no executable $supcon"; exit 1; }
-data=${SUPCON_FASHION_MNIST:-/usr/share/datasets/fashion-mnist}
-if [[ ! -e $data/train-images-idx3-ubyte.gz && ! -e $data/train-images-idx3-ubyte ]]; then
-    echo "skipped: no Fashion-MNIST in $data (Debian package dataset-fashion-mnist)"
-    exit 77
-fi
-work=$(mktemp -d /tmp/supcon_programs_XXXXXX)
-trap 'rm -rf "$work"' EXIT
-cd "$work"
+source "$(dirname "${BASH_SOURCE[0]}")/programs_setup.sh" "$@"
 
 failures=0
 pass() { echo "ok   $1"; }

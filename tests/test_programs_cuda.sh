@@ -8,16 +8,7 @@
 #   bash tests/test_programs_cuda.sh PATH/TO/supcon
 set -uo pipefail
 
-supcon=${1:?usage: test_programs_cuda.sh PATH/TO/supcon}
-[[ $supcon == /* ]] || supcon=$PWD/$supcon
-data=${SUPCON_FASHION_MNIST:-/usr/share/datasets/fashion-mnist}
-if [[ ! -e $data/train-images-idx3-ubyte.gz && ! -e $data/train-images-idx3-ubyte ]]; then
-    echo "skipped: no Fashion-MNIST in $data (Debian package dataset-fashion-mnist)"
-    exit 77
-fi
-work=$(mktemp -d /tmp/supcon_programs_cuda_XXXXXX)
-trap 'rm -rf "$work"' EXIT
-cd "$work"
+source "$(dirname "${BASH_SOURCE[0]}")/programs_setup.sh" "$@"
 failures=0
 
 common=(--dataset fashion-mnist --model resnet18 --width 8 --batch_size 32 --epochs 1 --subset 128
